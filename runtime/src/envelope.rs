@@ -1,0 +1,1 @@
+//! PURISTA envelope types.
