@@ -1,5 +1,42 @@
-//! Tributary runtime (crate doc comes from README later).
+#![doc = include_str!("../README.md")]
+//!
+//! # Layout
+//!
+//! The modules follow a message's path. [`envelope`] and [`codec`] are the wire: PURISTA's
+//! JSON envelope and the two encodings of it. `contract` names commands and events as types;
+//! `service` turns an actix actor into a service that receives [`Invocation`]s and
+//! [`Delivery`]s; `routing` is the node's table of mailboxes and subscriptions and `broker`
+//! moves commands and events through it; `instance` runs and supervises each service actor;
+//! `node` starts and stops all of it; `client` is how handlers and the host app call in;
+//! `lifecycle` tells the host app and the bridges what starts and stops.
 #![forbid(unsafe_code)]
 
+mod broker;
+mod client;
 pub mod codec;
+mod contract;
 pub mod envelope;
+mod error;
+mod instance;
+mod lifecycle;
+mod metadata;
+mod node;
+mod routing;
+mod service;
+mod subscription;
+mod text;
+
+pub use actix;
+pub use client::{Client, Invoke, InvokeJson};
+pub use contract::{CommandContract, Data, Empty, EventContract};
+pub use error::{CommandError, Error, Status, Violation};
+pub use lifecycle::{InfoMessages, ServiceStarted, ServiceStopped};
+pub use metadata::{Address, Metadata};
+pub use node::{
+    Node, NodeBuilder, NodeStats, ServiceSpec, ShutdownReport, DEFAULT_SHUTDOWN_GRACE,
+    DEFAULT_TIMEOUT,
+};
+pub use routing::CommandKey;
+pub use service::{CommandResult, Delivery, Invocation, Registrar, Service};
+pub use subscription::{Filter, Subscription};
+pub use text::{Id, InstanceId, InstanceIdError, Text};

@@ -1,0 +1,203 @@
+//! The local broker: how a command reaches the instance that handles it and how an event
+//! reaches its subscribers, inside one node. Both read the routing table and send straight to
+//! the chosen mailbox.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::MailboxError;
+
+use crate::contract::CommandContract;
+use crate::envelope::MessageType;
+use crate::error::{CommandError, Status};
+use crate::metadata::{Address, Metadata};
+use crate::node::Shared;
+use crate::routing::{decode, CommandKey, EventMessage, EventPayload};
+use crate::service::Invocation;
+use crate::text::Id;
+
+/// Runs command `C` on one instance and waits for its answer, at most `timeout`.
+///
+/// Every call ends: with the handler's output or error; 400 when the contract's validation
+/// refuses the input; 500 when the handler panicked or its instance stopped; 502 at once when
+/// no instance handles the command; 503 while the node drains; 504 at the deadline. After a
+/// success the contract's success event, if it has one, goes to the subscribers.
+pub(crate) async fn dispatch<C: CommandContract>(
+    shared: &Arc<Shared>,
+    meta: Metadata,
+    payload: C::Payload,
+    parameter: C::Parameter,
+    timeout: Duration,
+) -> Result<C::Output, CommandError> {
+    if let Err(violations) = C::validate(&payload, &parameter) {
+        return Err(CommandError::invalid("payload", violations));
+    }
+    if let Some(instance) = meta.receiver.as_ref().and_then(|r| r.instance_id) {
+        if instance != shared.instance_id {
+            return Err(CommandError::unhandled(
+                Status::BAD_GATEWAY,
+                format!("instance {instance} cannot be reached from this node"),
+            ));
+        }
+    }
+    let _in_flight = shared.enter();
+    let span = tracing::debug_span!(
+        "command",
+        service = C::SERVICE,
+        command = C::COMMAND,
+        correlation_id = tracing::field::Empty,
+        trace_id = %meta.trace_id,
+    );
+    if !span.is_disabled() {
+        if let Some(id) = &meta.correlation_id {
+            span.record("correlation_id", tracing::field::display(id));
+        }
+    }
+    let success = C::SUCCESS_EVENT.map(|event| success_event_meta::<C>(shared, &meta, event));
+
+    // The table's read guard lives only in this block: nothing is held across an await.
+    let request = {
+        let route = shared.routes.command::<C>();
+        match route.as_ref().map(|route| route.pick()) {
+            Some(Some(instance)) => Ok(instance.send(Invocation {
+                payload,
+                parameter,
+                meta,
+                shared: shared.clone(),
+                span: span.clone(),
+            })),
+            Some(None) => return Err(no_instance::<C>()),
+            None => Err((payload, parameter, meta)),
+        }
+    };
+    let request = match request {
+        Ok(request) => request,
+        Err((payload, parameter, meta)) => {
+            return dispatch_by_address::<C>(shared, meta, payload, parameter, timeout).await
+        }
+    };
+
+    let outcome = match tokio::time::timeout(timeout, request).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(MailboxError::Closed)) => {
+            span.in_scope(|| {
+                tracing::warn!("no answer: the handler panicked or its instance stopped")
+            });
+            Err(CommandError::internal())
+        }
+        Ok(Err(MailboxError::Timeout)) | Err(_) => Err(timed_out(timeout)),
+    };
+    if let (Ok(output), Some(meta)) = (&outcome, success) {
+        publish(
+            shared,
+            EventMessage {
+                meta,
+                payload: EventPayload::typed(output.clone()),
+            },
+        );
+    }
+    span.in_scope(|| match &outcome {
+        Ok(_) => tracing::trace!("command succeeded"),
+        Err(err) => {
+            tracing::debug!(status = err.status.code(), message = %err.message, "command failed")
+        }
+    });
+    outcome
+}
+
+/// The command is handled here under another Rust type of the same contract: cross over
+/// through JSON.
+async fn dispatch_by_address<C: CommandContract>(
+    shared: &Arc<Shared>,
+    meta: Metadata,
+    payload: C::Payload,
+    parameter: C::Parameter,
+    timeout: Duration,
+) -> Result<C::Output, CommandError> {
+    let Some(route) = shared.routes.json_command(&CommandKey::of::<C>()) else {
+        return Err(no_instance::<C>());
+    };
+    let (payload, parameter) = match (
+        serde_json::to_value(payload),
+        serde_json::to_value(parameter),
+    ) {
+        (Ok(p), Ok(q)) => (p, q),
+        (Err(err), _) | (_, Err(err)) => {
+            return Err(CommandError::invalid(
+                "payload",
+                vec![crate::Violation::new(Vec::<String>::new(), err.to_string())],
+            ))
+        }
+    };
+    let output = route
+        .invoke(shared.clone(), meta, payload, parameter, timeout)
+        .await?;
+    decode::<C::Output>("output", output).map_err(|err| CommandError {
+        status: Status::INTERNAL_SERVER_ERROR,
+        handled: false,
+        ..err
+    })
+}
+
+fn no_instance<C: CommandContract>() -> CommandError {
+    CommandError::unhandled(
+        Status::BAD_GATEWAY,
+        format!("no instance handles {}", CommandKey::of::<C>()),
+    )
+}
+
+pub(crate) fn timed_out(timeout: Duration) -> CommandError {
+    CommandError::unhandled(
+        Status::GATEWAY_TIMEOUT,
+        format!("invocation timed out after {} ms", timeout.as_millis()),
+    )
+}
+
+/// The metadata of `C`'s success event: sent by the service, in the command's trace, for its
+/// principal and tenant.
+fn success_event_meta<C: CommandContract>(
+    shared: &Shared,
+    command: &Metadata,
+    event: &'static str,
+) -> Metadata {
+    Metadata {
+        message_type: MessageType::CommandSuccessResponse,
+        id: Id::random(),
+        correlation_id: command.correlation_id.clone(),
+        trace_id: command.trace_id.clone(),
+        principal_id: command.principal_id.clone(),
+        tenant_id: command.tenant_id.clone(),
+        event_name: Some(event.into()),
+        sender: Address::new(C::SERVICE, C::VERSION, C::COMMAND).on_instance(shared.instance_id),
+        receiver: Some(command.sender.clone()),
+        timestamp_ms: crate::metadata::now_ms(),
+    }
+}
+
+/// Hands `event` to every subscription whose filter passes it: one instance of each
+/// subscribing service, or all of them for every-instance subscriptions. Returns how many
+/// instances got it.
+pub(crate) fn publish(shared: &Arc<Shared>, event: EventMessage) -> usize {
+    let mut delivered = 0;
+    shared
+        .routes
+        .for_each_subscription(event.meta.event_name.as_ref(), |route| {
+            if !route.subscription.filter().matches(&event.meta) {
+                return;
+            }
+            match route.deliver(&event, shared) {
+                Ok(n) => delivered += n,
+                Err(why) => {
+                    shared.stats.count_undelivered();
+                    tracing::warn!(
+                        subscriber = %route.subscriber.service_name,
+                        subscription = %route.subscriber.service_target,
+                        event = ?event.meta.event_name,
+                        reason = %why,
+                        "event not delivered"
+                    );
+                }
+            }
+        });
+    delivered
+}

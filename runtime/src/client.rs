@@ -1,0 +1,280 @@
+//! The client: how services and the host app invoke commands and emit events. It stamps its
+//! sender and carries the trace, principal and tenant of the message it acts within.
+
+use std::future::IntoFuture;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+
+use crate::broker;
+use crate::contract::{CommandContract, EventContract};
+use crate::envelope::MessageType;
+use crate::error::{CommandError, Status};
+use crate::metadata::{now_ms, Address, CallContext, Metadata};
+use crate::node::Shared;
+use crate::routing::{CommandKey, EventMessage, EventPayload};
+use crate::text::{Id, InstanceId, Text};
+
+/// Invokes commands and emits events for a node.
+///
+/// Get one from [`Node::client`](crate::Node::client) in the host app, or from
+/// [`Invocation::client`](crate::Invocation::client) and
+/// [`Delivery::client`](crate::Delivery::client) in a handler; the latter carry the
+/// handled message's trace, principal and tenant onto everything they send. Cloning is cheap.
+#[derive(Clone)]
+pub struct Client {
+    shared: Arc<Shared>,
+    context: Arc<CallContext>,
+    /// Made within a handled message: its calls belong to work in flight, which a draining
+    /// node lets finish.
+    nested: bool,
+}
+
+impl Client {
+    /// A client acting within a handled message.
+    pub(crate) fn new(shared: Arc<Shared>, context: CallContext) -> Self {
+        Client {
+            shared,
+            context: Arc::new(context),
+            nested: true,
+        }
+    }
+
+    /// A client of the host app.
+    pub(crate) fn root(shared: Arc<Shared>, context: CallContext) -> Self {
+        Client {
+            shared,
+            context: Arc::new(context),
+            nested: false,
+        }
+    }
+
+    /// The node this client belongs to.
+    pub fn instance_id(&self) -> InstanceId {
+        self.shared.instance_id
+    }
+
+    /// The same client acting for `principal`.
+    pub fn with_principal(&self, principal: impl Into<Text>) -> Client {
+        self.with_context(|c| c.principal_id = Some(principal.into()))
+    }
+
+    /// The same client acting for `tenant`.
+    pub fn with_tenant(&self, tenant: impl Into<Text>) -> Client {
+        self.with_context(|c| c.tenant_id = Some(tenant.into()))
+    }
+
+    /// The same client within trace `trace`.
+    pub fn with_trace_id(&self, trace: impl Into<Id>) -> Client {
+        self.with_context(|c| c.trace_id = Some(trace.into()))
+    }
+
+    fn with_context(&self, change: impl FnOnce(&mut CallContext)) -> Client {
+        let mut context = (*self.context).clone();
+        change(&mut context);
+        Client {
+            shared: self.shared.clone(),
+            context: Arc::new(context),
+            nested: self.nested,
+        }
+    }
+
+    /// Invokes command `C`: await the returned builder for the typed output or the
+    /// [`CommandError`].
+    pub fn invoke<C: CommandContract>(
+        &self,
+        payload: C::Payload,
+        parameter: C::Parameter,
+    ) -> Invoke<C> {
+        Invoke {
+            client: self.clone(),
+            payload,
+            parameter,
+            timeout: None,
+            instance: None,
+        }
+    }
+
+    /// Invokes a command by its wire address with JSON payload and parameter: for gateways,
+    /// and for commands whose contract types you do not have.
+    pub fn invoke_json(&self, command: CommandKey, payload: Value, parameter: Value) -> InvokeJson {
+        InvokeJson {
+            client: self.clone(),
+            command,
+            payload,
+            parameter,
+            timeout: None,
+            instance: None,
+        }
+    }
+
+    /// Emits custom event `E` to its subscribers; returns how many instances got it.
+    pub fn emit<E: EventContract>(&self, payload: E::Payload) -> usize {
+        self.emit_payload(Text::from_static(E::EVENT), EventPayload::typed(payload))
+    }
+
+    /// Emits a custom event by name with a JSON payload; returns how many instances got it.
+    pub fn emit_json(&self, event: impl Into<Text>, payload: Value) -> usize {
+        self.emit_payload(event.into(), EventPayload::json(payload))
+    }
+
+    fn emit_payload(&self, event: Text, payload: EventPayload) -> usize {
+        let meta = self.metadata(MessageType::CustomMessage, None, Some(event), None);
+        broker::publish(&self.shared, EventMessage { meta, payload })
+    }
+
+    /// The metadata of a message this client sends.
+    fn metadata(
+        &self,
+        message_type: MessageType,
+        correlation_id: Option<Id>,
+        event_name: Option<Text>,
+        receiver: Option<Address>,
+    ) -> Metadata {
+        let c = &*self.context;
+        Metadata {
+            message_type,
+            id: Id::random(),
+            correlation_id,
+            trace_id: c.trace_id.clone().unwrap_or_else(Id::random),
+            principal_id: c.principal_id.clone(),
+            tenant_id: c.tenant_id.clone(),
+            event_name,
+            sender: c.sender.clone(),
+            receiver,
+            timestamp_ms: now_ms(),
+        }
+    }
+
+    /// Refuses new work from outside while the node drains.
+    fn admit(&self) -> Result<(), CommandError> {
+        if self.nested || self.shared.accepting() {
+            Ok(())
+        } else {
+            Err(CommandError::unhandled(
+                Status::SERVICE_UNAVAILABLE,
+                "node is shutting down",
+            ))
+        }
+    }
+
+    fn command_metadata(&self, key: &CommandKey, instance: Option<InstanceId>) -> Metadata {
+        let receiver = Address {
+            service_name: key.service.clone(),
+            service_version: key.version.clone(),
+            service_target: key.command.clone(),
+            instance_id: instance,
+        };
+        self.metadata(
+            MessageType::Command,
+            Some(Id::random()),
+            None,
+            Some(receiver),
+        )
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("node", &self.shared.instance_id)
+            .field("sender", &self.context.sender)
+            .finish()
+    }
+}
+
+/// A pending invoke of command `C`; set options, then `.await` it.
+#[must_use = "an invoke does nothing until awaited"]
+pub struct Invoke<C: CommandContract> {
+    client: Client,
+    payload: C::Payload,
+    parameter: C::Parameter,
+    timeout: Option<Duration>,
+    instance: Option<InstanceId>,
+}
+
+impl<C: CommandContract> Invoke<C> {
+    /// Waits at most `timeout` for the answer instead of the node's default.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Only the node with this instance id may handle the command.
+    pub fn on_instance(mut self, instance: InstanceId) -> Self {
+        self.instance = Some(instance);
+        self
+    }
+}
+
+impl<C: CommandContract> IntoFuture for Invoke<C> {
+    type Output = Result<C::Output, CommandError>;
+    type IntoFuture = BoxFuture<'static, Self::Output>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let client = self.client;
+            client.admit()?;
+            let key = CommandKey::of::<C>();
+            let meta = client.command_metadata(&key, self.instance);
+            let timeout = self.timeout.unwrap_or(client.shared.default_timeout);
+            broker::dispatch::<C>(&client.shared, meta, self.payload, self.parameter, timeout).await
+        })
+    }
+}
+
+/// A pending invoke by wire address; set options, then `.await` it.
+#[must_use = "an invoke does nothing until awaited"]
+pub struct InvokeJson {
+    client: Client,
+    command: CommandKey,
+    payload: Value,
+    parameter: Value,
+    timeout: Option<Duration>,
+    instance: Option<InstanceId>,
+}
+
+impl InvokeJson {
+    /// Waits at most `timeout` for the answer instead of the node's default.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Only the node with this instance id may handle the command.
+    pub fn on_instance(mut self, instance: InstanceId) -> Self {
+        self.instance = Some(instance);
+        self
+    }
+}
+
+impl IntoFuture for InvokeJson {
+    type Output = Result<Value, CommandError>;
+    type IntoFuture = BoxFuture<'static, Self::Output>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let client = self.client;
+            client.admit()?;
+            let Some(route) = client.shared.routes.json_command(&self.command) else {
+                return Err(CommandError::unhandled(
+                    Status::BAD_GATEWAY,
+                    format!("no instance handles {}", self.command),
+                ));
+            };
+            let meta = client.command_metadata(&self.command, self.instance);
+            let timeout = self.timeout.unwrap_or(client.shared.default_timeout);
+            route
+                .invoke(
+                    client.shared.clone(),
+                    meta,
+                    self.payload,
+                    self.parameter,
+                    timeout,
+                )
+                .await
+        })
+    }
+}
