@@ -9,10 +9,11 @@ use actix::MailboxError;
 
 use crate::contract::CommandContract;
 use crate::envelope::MessageType;
+use crate::error::Violation;
 use crate::error::{CommandError, Status};
 use crate::metadata::{Address, Metadata};
 use crate::node::Shared;
-use crate::routing::{decode, CommandKey, EventMessage, EventPayload};
+use crate::routing::{decode, CommandKey, EventMessage, EventPayload, JsonCommand, Lookup};
 use crate::service::Invocation;
 use crate::text::Id;
 
@@ -57,36 +58,36 @@ pub(crate) async fn dispatch<C: CommandContract>(
 
     // The table's read guard lives only in this block: nothing is held across an await.
     let request = {
-        let route = shared.routes.command::<C>();
-        match route.as_ref().map(|route| route.pick()) {
-            Some(Some(instance)) => Ok(instance.send(Invocation {
-                payload,
-                parameter,
-                meta,
-                shared: shared.clone(),
-                span: span.clone(),
-            })),
-            Some(None) => return Err(no_instance::<C>()),
-            None => Err((payload, parameter, meta)),
+        match shared.routes.command::<C>() {
+            Lookup::Typed(route) => match route.pick() {
+                Some(instance) => Ok(instance.send(Invocation {
+                    payload,
+                    parameter,
+                    meta,
+                    shared: shared.clone(),
+                    span: span.clone(),
+                })),
+                None => return Err(no_instance(&CommandKey::of::<C>())),
+            },
+            Lookup::Json(route) => Err((route, payload, parameter, meta)),
+            Lookup::Missing => return Err(no_instance(&CommandKey::of::<C>())),
         }
     };
     let request = match request {
         Ok(request) => request,
-        Err((payload, parameter, meta)) => {
-            return dispatch_by_address::<C>(shared, meta, payload, parameter, timeout).await
+        Err((route, payload, parameter, meta)) => {
+            return dispatch_json::<C>(shared, route, meta, payload, parameter, timeout).await
         }
     };
 
-    let outcome = match tokio::time::timeout(timeout, request).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(MailboxError::Closed)) => {
+    let outcome = answer(tokio::time::timeout(timeout, request).await, timeout);
+    if let Err(err) = &outcome {
+        if err.status == Status::INTERNAL_SERVER_ERROR && !err.handled {
             span.in_scope(|| {
                 tracing::warn!("no answer: the handler panicked or its instance stopped")
             });
-            Err(CommandError::internal())
         }
-        Ok(Err(MailboxError::Timeout)) | Err(_) => Err(timed_out(timeout)),
-    };
+    }
     if let (Ok(output), Some(meta)) = (&outcome, success) {
         publish(
             shared,
@@ -105,18 +106,29 @@ pub(crate) async fn dispatch<C: CommandContract>(
     outcome
 }
 
-/// The command is handled here under another Rust type of the same contract: cross over
-/// through JSON.
-async fn dispatch_by_address<C: CommandContract>(
+/// What a caller gets from a mailbox request that ran against a deadline.
+pub(crate) fn answer<T>(
+    result: Result<Result<Result<T, CommandError>, MailboxError>, tokio::time::error::Elapsed>,
+    timeout: Duration,
+) -> Result<T, CommandError> {
+    match result {
+        Ok(Ok(answer)) => answer,
+        // The handler panicked (its reply was dropped) or the instance stopped.
+        Ok(Err(MailboxError::Closed)) => Err(CommandError::internal()),
+        Ok(Err(MailboxError::Timeout)) | Err(_) => Err(timed_out(timeout)),
+    }
+}
+
+/// The command is handled here, but not as `C` (another Rust type of the same contract, or a
+/// JSON handler): cross over through JSON.
+async fn dispatch_json<C: CommandContract>(
     shared: &Arc<Shared>,
+    route: Arc<dyn JsonCommand>,
     meta: Metadata,
     payload: C::Payload,
     parameter: C::Parameter,
     timeout: Duration,
 ) -> Result<C::Output, CommandError> {
-    let Some(route) = shared.routes.json_command(&CommandKey::of::<C>()) else {
-        return Err(no_instance::<C>());
-    };
     let (payload, parameter) = match (
         serde_json::to_value(payload),
         serde_json::to_value(parameter),
@@ -125,7 +137,7 @@ async fn dispatch_by_address<C: CommandContract>(
         (Err(err), _) | (_, Err(err)) => {
             return Err(CommandError::invalid(
                 "payload",
-                vec![crate::Violation::new(Vec::<String>::new(), err.to_string())],
+                vec![Violation::new(Vec::<String>::new(), err.to_string())],
             ))
         }
     };
@@ -139,11 +151,8 @@ async fn dispatch_by_address<C: CommandContract>(
     })
 }
 
-fn no_instance<C: CommandContract>() -> CommandError {
-    CommandError::unhandled(
-        Status::BAD_GATEWAY,
-        format!("no instance handles {}", CommandKey::of::<C>()),
-    )
+pub(crate) fn no_instance(key: &CommandKey) -> CommandError {
+    CommandError::unhandled(Status::BAD_GATEWAY, format!("no instance handles {key}"))
 }
 
 pub(crate) fn timed_out(timeout: Duration) -> CommandError {

@@ -259,10 +259,7 @@ impl IntoFuture for InvokeJson {
             let client = self.client;
             client.admit()?;
             let Some(route) = client.shared.routes.json_command(&self.command) else {
-                return Err(CommandError::unhandled(
-                    Status::BAD_GATEWAY,
-                    format!("no instance handles {}", self.command),
-                ));
+                return Err(broker::no_instance(&self.command));
             };
             let meta = client.command_metadata(&self.command, self.instance);
             let timeout = self.timeout.unwrap_or(client.shared.default_timeout);

@@ -12,7 +12,7 @@ use std::any::Any;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context as TaskContext, Poll};
 
 use actix::dev::channel::{channel, AddressReceiver};
@@ -36,6 +36,8 @@ const RESUMED_AFTER_PANIC: &str = "resumed after panicking";
 pub(crate) struct ServiceRuntime<A: Service> {
     pub(crate) factory: Box<dyn Fn() -> A + Send + Sync>,
     pub(crate) registrar: Registrar<A>,
+    /// The current mailbox of each instance.
+    pub(crate) mailboxes: Mutex<Vec<Addr<A>>>,
     pub(crate) shared: Weak<Shared>,
     pub(crate) mailbox_capacity: usize,
 }
@@ -119,8 +121,12 @@ async fn run<A: Service>(
                 );
                 let mailbox = Mailbox::<A>::new(service.mailbox_capacity);
                 if let Some(shared) = service.shared.upgrade() {
+                    let mut mailboxes = service.mailboxes.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(slot) = mailboxes.get_mut(index) {
+                        *slot = mailbox.addr.clone();
+                    }
                     for command in &service.registrar.commands {
-                        command.replace(&shared.routes, index, &mailbox.addr);
+                        command.replace(&shared.routes, &mailboxes);
                     }
                     for subscription in &service.registrar.subscriptions {
                         subscription.replace(&shared.routes, index, &mailbox.addr);

@@ -36,7 +36,7 @@ pub use node::{
     Node, NodeBuilder, NodeStats, ServiceSpec, ShutdownReport, DEFAULT_SHUTDOWN_GRACE,
     DEFAULT_TIMEOUT,
 };
-pub use routing::CommandKey;
+pub use routing::{CommandKey, JsonInvocation};
 pub use service::{CommandResult, Delivery, Invocation, Registrar, Service};
 pub use subscription::{Filter, Subscription};
 pub use text::{Id, InstanceId, InstanceIdError, Text};

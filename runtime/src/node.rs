@@ -3,6 +3,7 @@
 //! other.
 
 use std::collections::HashSet;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -55,16 +56,22 @@ impl Shared {
     }
 
     /// Counts a command in flight until the guard drops.
-    pub(crate) fn enter(&self) -> InFlight<'_> {
+    pub(crate) fn enter(&self) -> InFlight<&Shared> {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         InFlight(self)
+    }
+
+    /// The same, for a guard that must own its node.
+    pub(crate) fn enter_owned(self: &Arc<Self>) -> InFlight<Arc<Shared>> {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(self.clone())
     }
 }
 
 /// A command in flight, counted for the drain.
-pub(crate) struct InFlight<'a>(&'a Shared);
+pub(crate) struct InFlight<S: Deref<Target = Shared>>(S);
 
-impl Drop for InFlight<'_> {
+impl<S: Deref<Target = Shared>> Drop for InFlight<S> {
     fn drop(&mut self) {
         if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 && !self.0.accepting() {
             self.0.idle.notify_waiters();
@@ -215,6 +222,7 @@ impl<A: Service> Launch for ServiceSpec<A> {
         let runtime = Arc::new(ServiceRuntime {
             factory: self.factory,
             registrar,
+            mailboxes: Mutex::new(addrs),
             shared: Arc::downgrade(shared),
             mailbox_capacity: self.mailbox_capacity,
         });

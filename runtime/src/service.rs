@@ -164,7 +164,18 @@ impl<A: Service> Registrar<A> {
         A: Handler<Invocation<C>>,
     {
         self.commands
-            .push(crate::routing::CommandBinding::new::<C>());
+            .push(crate::routing::CommandBinding::typed::<C>());
+        self
+    }
+
+    /// This service handles the command at `key`, known only at run time, as
+    /// [`JsonInvocation`](crate::JsonInvocation)s with JSON payload and parameter.
+    pub fn command_json(&mut self, key: crate::CommandKey) -> &mut Self
+    where
+        A: Handler<crate::JsonInvocation>,
+    {
+        self.commands
+            .push(crate::routing::CommandBinding::json(key));
         self
     }
 

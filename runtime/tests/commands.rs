@@ -13,33 +13,62 @@ use tokio::time::Instant;
 use tributary::{CommandKey, Empty, Node, ServiceSpec, Status};
 
 fn user_node() -> Node {
-    Node::builder().service(|| UserService { instance: 0 }).start().unwrap()
+    Node::builder()
+        .service(|| UserService { instance: 0 })
+        .start()
+        .unwrap()
 }
 
 fn alice() -> NewUser {
-    NewUser { name: "alice".into() }
+    NewUser {
+        name: "alice".into(),
+    }
 }
 
 #[actix::test]
 async fn invoke_by_contract_returns_the_typed_output() {
     let node = user_node();
-    let created = node.client().invoke::<CreateUser>(alice(), DryRun::default()).await.unwrap();
-    assert_eq!(created, Created { user_id: "u-alice".into() });
+    let created = node
+        .client()
+        .invoke::<CreateUser>(alice(), DryRun::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        created,
+        Created {
+            user_id: "u-alice".into()
+        }
+    );
 }
 
 #[actix::test]
 async fn unknown_command_fails_at_once_with_502() {
     let node = user_node();
     let started = Instant::now();
-    let err = node.client().invoke::<DeleteUser>(Empty {}, Empty {}).await.unwrap_err();
+    let err = node
+        .client()
+        .invoke::<DeleteUser>(Empty {}, Empty {})
+        .await
+        .unwrap_err();
     assert_eq!(err.status, Status::BAD_GATEWAY);
     assert!(!err.handled);
-    assert!(err.message.contains("UserService/1/deleteUser"), "{}", err.message);
-    assert!(started.elapsed() < Duration::from_secs(1), "502 must not wait for a deadline");
+    assert!(
+        err.message.contains("UserService/1/deleteUser"),
+        "{}",
+        err.message
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "502 must not wait for a deadline"
+    );
 
     let err = node
         .client()
-        .invoke_json(CommandKey::new("UserService", "1", "deleteUser"), json!({}), json!({}))
+        .invoke_json(
+            CommandKey::new("UserService", "1", "deleteUser"),
+            json!({}),
+            json!({}),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.status, Status::BAD_GATEWAY);
@@ -50,11 +79,18 @@ async fn timeout_is_504_at_the_default_deadline_of_30_s() {
     tokio::time::pause();
     let node = user_node();
     let started = Instant::now();
-    let err = node.client().invoke::<Hang>(Empty {}, Empty {}).await.unwrap_err();
+    let err = node
+        .client()
+        .invoke::<Hang>(Empty {}, Empty {})
+        .await
+        .unwrap_err();
     let waited = started.elapsed();
     assert_eq!(err.status, Status::GATEWAY_TIMEOUT);
     assert!(!err.handled);
-    assert!(waited >= Duration::from_secs(30) && waited < Duration::from_millis(30_100), "{waited:?}");
+    assert!(
+        waited >= Duration::from_secs(30) && waited < Duration::from_millis(30_100),
+        "{waited:?}"
+    );
 }
 
 #[actix::test]
@@ -70,7 +106,10 @@ async fn timeout_is_overridable_per_call_and_per_node() {
         .unwrap_err();
     let waited = started.elapsed();
     assert_eq!(err.status, Status::GATEWAY_TIMEOUT);
-    assert!(waited >= Duration::from_millis(250) && waited < Duration::from_millis(300), "{waited:?}");
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_millis(300),
+        "{waited:?}"
+    );
 
     let node = Node::builder()
         .default_timeout(Duration::from_secs(2))
@@ -78,9 +117,16 @@ async fn timeout_is_overridable_per_call_and_per_node() {
         .start()
         .unwrap();
     let started = Instant::now();
-    let err = node.client().invoke::<Hang>(Empty {}, Empty {}).await.unwrap_err();
+    let err = node
+        .client()
+        .invoke::<Hang>(Empty {}, Empty {})
+        .await
+        .unwrap_err();
     assert_eq!(err.status, Status::GATEWAY_TIMEOUT);
-    assert!(started.elapsed() >= Duration::from_secs(2) && started.elapsed() < Duration::from_millis(2_100));
+    assert!(
+        started.elapsed() >= Duration::from_secs(2)
+            && started.elapsed() < Duration::from_millis(2_100)
+    );
 }
 
 #[actix::test]
@@ -88,7 +134,12 @@ async fn handled_error_reaches_the_caller_with_status_message_and_data() {
     let node = user_node();
     let err = node
         .client()
-        .invoke::<CreateUser>(NewUser { name: "taken".into() }, DryRun::default())
+        .invoke::<CreateUser>(
+            NewUser {
+                name: "taken".into(),
+            },
+            DryRun::default(),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.status, Status(409));
@@ -103,13 +154,21 @@ async fn panicking_handler_answers_500_and_the_service_keeps_answering() {
     let client = node.client();
     for _ in 0..3 {
         let err = client
-            .invoke::<CreateUser>(NewUser { name: "boom".into() }, DryRun::default())
+            .invoke::<CreateUser>(
+                NewUser {
+                    name: "boom".into(),
+                },
+                DryRun::default(),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.status, Status::INTERNAL_SERVER_ERROR);
         assert_eq!(err.message, "Internal Server Error");
         assert!(!err.handled);
-        let created = client.invoke::<CreateUser>(alice(), DryRun::default()).await.unwrap();
+        let created = client
+            .invoke::<CreateUser>(alice(), DryRun::default())
+            .await
+            .unwrap();
         assert_eq!(created.user_id, "u-alice");
     }
 }
@@ -120,7 +179,9 @@ async fn many_panics_queued_at_once_each_get_500_and_the_rest_succeed() {
     let client = node.client();
     let calls = (0..64).map(|i| {
         let name = if i % 2 == 0 { "boom" } else { "bob" };
-        client.invoke::<CreateUser>(NewUser { name: name.into() }, DryRun::default()).into_future()
+        client
+            .invoke::<CreateUser>(NewUser { name: name.into() }, DryRun::default())
+            .into_future()
     });
     let results = futures_util::future::join_all(calls).await;
     for (i, result) in results.into_iter().enumerate() {
@@ -139,12 +200,25 @@ async fn invalid_payload_is_400_naming_what_failed() {
 
     // The contract's own validation, on a typed call.
     let err = client
-        .invoke::<CreateUser>(NewUser { name: String::new() }, DryRun::default())
+        .invoke::<CreateUser>(
+            NewUser {
+                name: String::new(),
+            },
+            DryRun::default(),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.status, Status::BAD_REQUEST);
-    assert!(err.message.starts_with("input validation for payload failed"), "{}", err.message);
-    assert_eq!(err.data, Some(json!([{"message": "must not be empty", "path": ["name"]}])));
+    assert!(
+        err.message
+            .starts_with("input validation for payload failed"),
+        "{}",
+        err.message
+    );
+    assert_eq!(
+        err.data,
+        Some(json!([{"message": "must not be empty", "path": ["name"]}]))
+    );
 
     // A JSON payload of the wrong shape: the path names the field.
     let create = CommandKey::new("UserService", "1", "createUser");
@@ -155,7 +229,13 @@ async fn invalid_payload_is_400_naming_what_failed() {
     assert_eq!(err.status, Status::BAD_REQUEST);
     let data = err.data.unwrap();
     assert_eq!(data[0]["path"], json!(["name"]));
-    assert!(data[0]["message"].as_str().unwrap().contains("invalid type"), "{data}");
+    assert!(
+        data[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid type"),
+        "{data}"
+    );
 
     // A bad parameter is named as such.
     let err = client
@@ -163,7 +243,12 @@ async fn invalid_payload_is_400_naming_what_failed() {
         .await
         .unwrap_err();
     assert_eq!(err.status, Status::BAD_REQUEST);
-    assert!(err.message.starts_with("input validation for parameter failed"), "{}", err.message);
+    assert!(
+        err.message
+            .starts_with("input validation for parameter failed"),
+        "{}",
+        err.message
+    );
     assert_eq!(err.data.unwrap()[0]["path"], json!(["dryRun"]));
 }
 
@@ -196,7 +281,10 @@ async fn instances_of_a_service_share_its_commands() {
         .start()
         .unwrap();
     let client = node.client();
-    let answers = futures_util::future::join_all((0..300).map(|_| client.invoke::<WhoAmI>(Empty {}, Empty {}).into_future())).await;
+    let answers = futures_util::future::join_all(
+        (0..300).map(|_| client.invoke::<WhoAmI>(Empty {}, Empty {}).into_future()),
+    )
+    .await;
     let mut handled = [0; 3];
     for answer in answers {
         handled[answer.unwrap()] += 1;

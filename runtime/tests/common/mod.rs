@@ -8,8 +8,8 @@ use actix::prelude::*;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tributary::{
-    CommandContract, CommandError, CommandResult, Delivery, Empty, EventContract, Invocation, Registrar, Service,
-    Violation,
+    CommandContract, CommandError, CommandResult, Delivery, Empty, EventContract, Invocation,
+    Registrar, Service, Violation,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -145,7 +145,9 @@ impl Handler<Invocation<CreateUser>> for UserService {
     type Result = CommandResult<CreateUser>;
     fn handle(&mut self, call: Invocation<CreateUser>, _: &mut Context<Self>) -> Self::Result {
         match call.payload.name.as_str() {
-            "taken" => Err(CommandError::new(409, "user name already taken").with_data(&call.payload)),
+            "taken" => {
+                Err(CommandError::new(409, "user name already taken").with_data(&call.payload))
+            }
             "boom" => panic!("boom"),
             name => Ok(Created {
                 user_id: format!("u-{name}"),
