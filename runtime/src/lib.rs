@@ -27,6 +27,11 @@ mod subscription;
 mod text;
 
 pub use actix;
+
+/// The repository's README, whose example must compile and run too.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct RepositoryReadme;
 pub use client::{Client, Invoke, InvokeJson};
 pub use contract::{CommandContract, Data, Empty, EventContract};
 pub use error::{CommandError, Error, Status, Violation};
