@@ -29,14 +29,20 @@ impl Actor for HostActor {
 impl Handler<ServiceStarted> for HostActor {
     type Result = ();
     fn handle(&mut self, notice: ServiceStarted, _: &mut Context<Self>) {
-        let _ = self.notices.send(format!("started {} {} #{}", notice.service, notice.version, notice.instance));
+        let _ = self.notices.send(format!(
+            "started {} {} #{}",
+            notice.service, notice.version, notice.instance
+        ));
     }
 }
 
 impl Handler<ServiceStopped> for HostActor {
     type Result = ();
     fn handle(&mut self, notice: ServiceStopped, _: &mut Context<Self>) {
-        let _ = self.notices.send(format!("stopped {} {} #{}", notice.service, notice.version, notice.instance));
+        let _ = self.notices.send(format!(
+            "stopped {} {} #{}",
+            notice.service, notice.version, notice.instance
+        ));
     }
 }
 
@@ -71,16 +77,29 @@ impl Handler<Register> for HostActor {
         let client = self.client.clone();
         Box::pin(async move {
             let client = client.expect("client handed over before use");
-            let created = client.invoke::<CreateUser>(NewUser { name: msg.0 }, DryRun::default()).await?;
+            let created = client
+                .invoke::<CreateUser>(NewUser { name: msg.0 }, DryRun::default())
+                .await?;
             Ok(created.user_id)
         })
     }
 }
 
 async fn create_user(client: web::Data<Client>, name: web::Path<String>) -> HttpResponse {
-    match client.invoke::<CreateUser>(NewUser { name: name.into_inner() }, DryRun::default()).await {
+    match client
+        .invoke::<CreateUser>(
+            NewUser {
+                name: name.into_inner(),
+            },
+            DryRun::default(),
+        )
+        .await
+    {
         Ok(created) => HttpResponse::Ok().json(created),
-        Err(err) => HttpResponse::build(actix_web::http::StatusCode::from_u16(err.status.code()).unwrap()).json(err),
+        Err(err) => {
+            HttpResponse::build(actix_web::http::StatusCode::from_u16(err.status.code()).unwrap())
+                .json(err)
+        }
     }
 }
 
@@ -95,12 +114,20 @@ async fn an_actix_web_app_and_its_actor_invoke_commands_and_see_lifecycle_notice
     // Once the host actor answers a message its `started` has run: it is subscribed.
     host.send(Ping).await.unwrap();
 
-    let node = Node::builder().service(|| UserService { instance: 0 }).start().unwrap();
-    host.send(UseClient(node.client_as("HostApp", "1", "register"))).await.unwrap();
+    let node = Node::builder()
+        .service(|| UserService { instance: 0 })
+        .start()
+        .unwrap();
+    host.send(UseClient(node.client_as("HostApp", "1", "register")))
+        .await
+        .unwrap();
     assert_eq!(recv(&mut notices).await, "started UserService 1 #0");
 
     // The host app's actor invokes a command.
-    assert_eq!(host.send(Register("carol".into())).await.unwrap().unwrap(), "u-carol");
+    assert_eq!(
+        host.send(Register("carol".into())).await.unwrap().unwrap(),
+        "u-carol"
+    );
 
     // An actix-web handler invokes a command, errors included.
     let app = test::init_service(
@@ -109,10 +136,17 @@ async fn an_actix_web_app_and_its_actor_invoke_commands_and_see_lifecycle_notice
             .route("/users/{name}", web::post().to(create_user)),
     )
     .await;
-    let created: Created =
-        test::call_and_read_body_json(&app, test::TestRequest::post().uri("/users/dave").to_request()).await;
+    let created: Created = test::call_and_read_body_json(
+        &app,
+        test::TestRequest::post().uri("/users/dave").to_request(),
+    )
+    .await;
     assert_eq!(created.user_id, "u-dave");
-    let taken = test::call_service(&app, test::TestRequest::post().uri("/users/taken").to_request()).await;
+    let taken = test::call_service(
+        &app,
+        test::TestRequest::post().uri("/users/taken").to_request(),
+    )
+    .await;
     assert_eq!(taken.status().as_u16(), 409);
 
     // PURISTA's info notices are there for bridges; the stop notice reaches the host actor.

@@ -12,7 +12,10 @@ use tributary::{CommandError, CommandKey, JsonInvocation, Node, Registrar, Servi
 
 #[actix::test]
 async fn a_node_issues_purista_info_envelopes_at_start_drain_and_shutdown() {
-    let node = Node::builder().service(|| UserService { instance: 0 }).start().unwrap();
+    let node = Node::builder()
+        .service(|| UserService { instance: 0 })
+        .start()
+        .unwrap();
     let instance = node.instance_id().to_string();
     let mut info = node.info_messages();
     let mut seen = Vec::new();
@@ -21,11 +24,20 @@ async fn a_node_issues_purista_info_envelopes_at_start_drain_and_shutdown() {
         envelope.validate().unwrap();
         assert_eq!(envelope.sender.service_name, "UserService");
         assert_eq!(envelope.sender.service_version, "1");
-        assert_eq!(envelope.sender.instance_id.as_deref(), Some(instance.as_str()));
+        assert_eq!(
+            envelope.sender.instance_id.as_deref(),
+            Some(instance.as_str())
+        );
         assert_eq!(envelope.trace_id.as_ref().map(String::len), Some(32));
-        seen.push((envelope.message_type, envelope.sender.service_target.clone()));
+        seen.push((
+            envelope.message_type,
+            envelope.sender.service_target.clone(),
+        ));
         if envelope.message_type == MessageType::InfoServiceFunctionAdded {
-            assert_eq!(envelope.payload.as_ref().unwrap()["expose"]["contentTypeRequest"], "application/json");
+            assert_eq!(
+                envelope.payload.as_ref().unwrap()["expose"]["contentTypeRequest"],
+                "application/json"
+            );
         }
     }
     let added = |target: &str| (MessageType::InfoServiceFunctionAdded, target.to_string());
@@ -42,8 +54,14 @@ async fn a_node_issues_purista_info_envelopes_at_start_drain_and_shutdown() {
         ]
     );
     node.shutdown().await;
-    assert_eq!(info.recv().await.unwrap().message_type, MessageType::InfoServiceDrain);
-    assert_eq!(info.recv().await.unwrap().message_type, MessageType::InfoServiceShutdown);
+    assert_eq!(
+        info.recv().await.unwrap().message_type,
+        MessageType::InfoServiceDrain
+    );
+    assert_eq!(
+        info.recv().await.unwrap().message_type,
+        MessageType::InfoServiceShutdown
+    );
 }
 
 /// A service whose commands are known only at run time.
@@ -80,12 +98,23 @@ async fn commands_known_only_at_run_time_are_handled_with_json() {
         .unwrap();
     assert_eq!(said, json!({"said": "hi", "tenant": "t9"}));
     let err = client
-        .invoke_json(CommandKey::new("echo", "1", "fail"), json!(null), json!({"why": 1}))
+        .invoke_json(
+            CommandKey::new("echo", "1", "fail"),
+            json!(null),
+            json!({"why": 1}),
+        )
         .await
         .unwrap_err();
-    assert_eq!((err.status, err.data), (Status(418), Some(json!({"why": 1}))));
+    assert_eq!(
+        (err.status, err.data),
+        (Status(418), Some(json!({"why": 1})))
+    );
     let missing = client
-        .invoke_json(CommandKey::new("echo", "1", "nothing"), json!(null), json!({}))
+        .invoke_json(
+            CommandKey::new("echo", "1", "nothing"),
+            json!(null),
+            json!({}),
+        )
         .await
         .unwrap_err();
     assert_eq!(missing.status, Status::BAD_GATEWAY);

@@ -9,7 +9,10 @@ use tributary::{Empty, Error, Node, ServiceSpec, Status};
 
 #[test]
 fn a_node_outside_an_actix_system_is_an_error_not_a_panic() {
-    let err = Node::builder().service(|| UserService { instance: 0 }).start().unwrap_err();
+    let err = Node::builder()
+        .service(|| UserService { instance: 0 })
+        .start()
+        .unwrap_err();
     assert!(matches!(err, Error::NoSystem), "{err}");
 }
 
@@ -18,22 +21,36 @@ async fn two_nodes_in_one_process_do_not_see_each_other() {
     let (tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
     let with_service = Node::builder()
         .service(|| UserService { instance: 0 })
-        .service(move || Audit { instance: 0, seen: tx.clone() })
+        .service(move || Audit {
+            instance: 0,
+            seen: tx.clone(),
+        })
         .start()
         .unwrap();
     let (other_tx, mut other_seen) = tokio::sync::mpsc::unbounded_channel();
     let without = Node::builder()
-        .service(move || Audit { instance: 0, seen: other_tx.clone() })
+        .service(move || Audit {
+            instance: 0,
+            seen: other_tx.clone(),
+        })
         .start()
         .unwrap();
     assert_ne!(with_service.instance_id(), without.instance_id());
 
-    let err = without.client().invoke::<WhoAmI>(Empty {}, Empty {}).await.unwrap_err();
+    let err = without
+        .client()
+        .invoke::<WhoAmI>(Empty {}, Empty {})
+        .await
+        .unwrap_err();
     assert_eq!(err.status, Status::BAD_GATEWAY);
 
     // An event of one node reaches that node's subscriber only.
-    without.client().emit::<UserCreated>(Created { user_id: "other".into() });
-    with_service.client().emit::<UserCreated>(Created { user_id: "mine".into() });
+    without.client().emit::<UserCreated>(Created {
+        user_id: "other".into(),
+    });
+    with_service.client().emit::<UserCreated>(Created {
+        user_id: "mine".into(),
+    });
     assert_eq!(recv(&mut seen).await.payload.user_id, "mine");
     assert_eq!(recv(&mut other_seen).await.payload.user_id, "other");
     assert_nothing_more(&mut seen).await;
@@ -55,7 +72,11 @@ async fn a_command_of_another_services_contract_is_refused() {
     }
     impl actix::Handler<tributary::Invocation<WhoAmI>> for Impostor {
         type Result = tributary::CommandResult<WhoAmI>;
-        fn handle(&mut self, _: tributary::Invocation<WhoAmI>, _: &mut actix::Context<Self>) -> Self::Result {
+        fn handle(
+            &mut self,
+            _: tributary::Invocation<WhoAmI>,
+            _: &mut actix::Context<Self>,
+        ) -> Self::Result {
             Ok(7)
         }
     }
@@ -87,13 +108,28 @@ async fn zero_instances_is_refused() {
 async fn services_run_on_another_arbiter_when_asked() {
     let arbiter = actix::Arbiter::new();
     let node = Node::builder()
-        .service_spec(ServiceSpec::new(|| UserService { instance: 4 }).instances(2).arbiter(arbiter.handle()))
+        .service_spec(
+            ServiceSpec::new(|| UserService { instance: 4 })
+                .instances(2)
+                .arbiter(arbiter.handle()),
+        )
         .start()
         .unwrap();
-    assert_eq!(node.client().invoke::<WhoAmI>(Empty {}, Empty {}).await.unwrap(), 4);
+    assert_eq!(
+        node.client()
+            .invoke::<WhoAmI>(Empty {}, Empty {})
+            .await
+            .unwrap(),
+        4
+    );
     let created = node
         .client()
-        .invoke::<CreateUser>(NewUser { name: "remote".into() }, DryRun::default())
+        .invoke::<CreateUser>(
+            NewUser {
+                name: "remote".into(),
+            },
+            DryRun::default(),
+        )
         .await
         .unwrap();
     assert_eq!(created.user_id, "u-remote");
@@ -122,10 +158,16 @@ async fn a_contract_type_of_another_crate_reaches_the_service_through_json() {
         type Parameter = serde_json::Value;
         type Output = Id;
     }
-    let node = Node::builder().service(|| UserService { instance: 0 }).start().unwrap();
+    let node = Node::builder()
+        .service(|| UserService { instance: 0 })
+        .start()
+        .unwrap();
     let out = node
         .client()
-        .invoke::<MyCreateUser>(Name { name: "bob".into() }, serde_json::json!({"dryRun": false}))
+        .invoke::<MyCreateUser>(
+            Name { name: "bob".into() },
+            serde_json::json!({"dryRun": false}),
+        )
         .await
         .unwrap();
     assert_eq!(out, Id { id: "u-bob".into() });

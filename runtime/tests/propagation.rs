@@ -9,7 +9,8 @@ use common::{recv, Seen};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tributary::{
-    CommandContract, CommandResult, Delivery, Empty, EventContract, Invocation, Node, Registrar, Service,
+    CommandContract, CommandResult, Delivery, Empty, EventContract, Invocation, Node, Registrar,
+    Service,
 };
 
 /// What the last service of the chain saw.
@@ -156,12 +157,28 @@ async fn trace_principal_and_tenant_reach_the_third_service_and_its_event() {
 #[actix::test]
 async fn a_trace_id_is_made_at_the_root_and_kept_down_the_chain() {
     let (node, mut events) = chain();
-    let seen = node.client().invoke::<First>(Empty {}, Empty {}).await.unwrap();
-    assert_eq!(seen.trace_id.len(), 32, "a fresh trace id is 32 hex: {}", seen.trace_id);
+    let seen = node
+        .client()
+        .invoke::<First>(Empty {}, Empty {})
+        .await
+        .unwrap();
+    assert_eq!(
+        seen.trace_id.len(),
+        32,
+        "a fresh trace id is 32 hex: {}",
+        seen.trace_id
+    );
     assert_eq!(seen.principal_id, None);
     assert_eq!(seen.tenant_id, None);
     assert_eq!(recv(&mut events).await.trace_id, seen.trace_id);
 
-    let again = node.client().invoke::<First>(Empty {}, Empty {}).await.unwrap();
-    assert_ne!(again.trace_id, seen.trace_id, "each root call starts its own trace");
+    let again = node
+        .client()
+        .invoke::<First>(Empty {}, Empty {})
+        .await
+        .unwrap();
+    assert_ne!(
+        again.trace_id, seen.trace_id,
+        "each root call starts its own trace"
+    );
 }

@@ -25,7 +25,10 @@ async fn wait_for(info: &mut tributary::InfoMessages, kind: MessageType) {
 
 #[actix::test]
 async fn shutdown_refuses_new_work_and_lets_in_flight_commands_finish() {
-    let node = Node::builder().service(|| UserService { instance: 0 }).start().unwrap();
+    let node = Node::builder()
+        .service(|| UserService { instance: 0 })
+        .start()
+        .unwrap();
     let client = node.client();
     let mut info = node.info_messages();
     let in_flight: Vec<_> = (0..3)
@@ -38,7 +41,10 @@ async fn shutdown_refuses_new_work_and_lets_in_flight_commands_finish() {
 
     let shutdown = actix::spawn(node.shutdown());
     wait_for(&mut info, MessageType::InfoServiceDrain).await;
-    let refused = client.invoke::<WhoAmI>(Empty {}, Empty {}).await.unwrap_err();
+    let refused = client
+        .invoke::<WhoAmI>(Empty {}, Empty {})
+        .await
+        .unwrap_err();
     assert_eq!(refused.status, Status::SERVICE_UNAVAILABLE);
 
     for call in in_flight {
@@ -49,7 +55,10 @@ async fn shutdown_refuses_new_work_and_lets_in_flight_commands_finish() {
     assert_eq!(report.instances, 1);
     wait_for(&mut info, MessageType::InfoServiceShutdown).await;
 
-    let after = client.invoke::<WhoAmI>(Empty {}, Empty {}).await.unwrap_err();
+    let after = client
+        .invoke::<WhoAmI>(Empty {}, Empty {})
+        .await
+        .unwrap_err();
     assert_eq!(after.status, Status::SERVICE_UNAVAILABLE);
 }
 
@@ -67,7 +76,11 @@ async fn shutdown_waits_no_longer_than_its_grace_period() {
     }
     let started = Instant::now();
     let report = node.shutdown().await;
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(report.abandoned, 1);
     assert_eq!(report.instances, 1);
 }
