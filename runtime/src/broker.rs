@@ -29,19 +29,20 @@ pub(crate) async fn dispatch<C: CommandContract>(
     payload: C::Payload,
     parameter: C::Parameter,
     timeout: Duration,
+    publish_success: bool,
 ) -> Result<C::Output, CommandError> {
     if let Err(violations) = C::validate(&payload, &parameter) {
         return Err(CommandError::invalid("payload", violations));
     }
-    if let Some(instance) = meta.receiver.as_ref().and_then(|r| r.instance_id) {
-        if instance != shared.instance_id {
-            return Err(CommandError::unhandled(
-                Status::BAD_GATEWAY,
-                format!("instance {instance} cannot be reached from this node"),
-            ));
-        }
-    }
     let _in_flight = shared.enter();
+    let elsewhere = meta
+        .receiver
+        .as_ref()
+        .and_then(|r| r.instance_id)
+        .is_some_and(|instance| instance != shared.instance_id);
+    if elsewhere {
+        return dispatch_remote::<C>(shared, meta, payload, parameter, timeout).await;
+    }
     let span = tracing::debug_span!(
         "command",
         service = C::SERVICE,
@@ -54,7 +55,9 @@ pub(crate) async fn dispatch<C: CommandContract>(
             span.record("correlation_id", tracing::field::display(id));
         }
     }
-    let success = C::SUCCESS_EVENT.map(|event| success_event_meta::<C>(shared, &meta, event));
+    let success = C::SUCCESS_EVENT
+        .filter(|_| publish_success)
+        .map(|event| success_event_meta::<C>(shared, &meta, event));
 
     // The table's read guard lives only in this block: nothing is held across an await.
     let request = {
@@ -67,16 +70,29 @@ pub(crate) async fn dispatch<C: CommandContract>(
                     shared: shared.clone(),
                     span: span.clone(),
                 })),
-                None => return Err(no_instance(&CommandKey::of::<C>())),
+                None => Err((None, payload, parameter, meta)),
             },
-            Lookup::Json(route) => Err((route, payload, parameter, meta)),
-            Lookup::Missing => return Err(no_instance(&CommandKey::of::<C>())),
+            Lookup::Json(route) => Err((Some(route), payload, parameter, meta)),
+            Lookup::Missing => Err((None, payload, parameter, meta)),
         }
     };
     let request = match request {
         Ok(request) => request,
-        Err((route, payload, parameter, meta)) => {
-            return dispatch_json::<C>(shared, route, meta, payload, parameter, timeout).await
+        Err((Some(route), payload, parameter, meta)) => {
+            return dispatch_json::<C>(
+                shared,
+                route,
+                meta,
+                payload,
+                parameter,
+                timeout,
+                publish_success,
+            )
+            .await
+        }
+        // No local instance: another node's, through the bridge, if there is one.
+        Err((None, payload, parameter, meta)) => {
+            return dispatch_remote::<C>(shared, meta, payload, parameter, timeout).await
         }
     };
 
@@ -128,22 +144,60 @@ async fn dispatch_json<C: CommandContract>(
     payload: C::Payload,
     parameter: C::Parameter,
     timeout: Duration,
+    publish_success: bool,
 ) -> Result<C::Output, CommandError> {
-    let (payload, parameter) = match (
+    let (payload, parameter) = to_json::<C>(payload, parameter)?;
+    let output = route
+        .invoke(
+            shared.clone(),
+            meta,
+            payload,
+            parameter,
+            timeout,
+            publish_success,
+        )
+        .await?;
+    decode_output::<C>(output)
+}
+
+/// No instance here handles the command, or it names another node's instance: the bridge
+/// takes it to whichever node does, if the node has a bridge.
+async fn dispatch_remote<C: CommandContract>(
+    shared: &Arc<Shared>,
+    meta: Metadata,
+    payload: C::Payload,
+    parameter: C::Parameter,
+    timeout: Duration,
+) -> Result<C::Output, CommandError> {
+    let key = CommandKey::of::<C>();
+    let Some(bridge) = shared.bridge() else {
+        return Err(no_instance(&key));
+    };
+    let (payload, parameter) = to_json::<C>(payload, parameter)?;
+    let command = crate::bridge::command_envelope(&meta, payload, parameter);
+    let output = bridge.invoke(command, timeout).await?;
+    decode_output::<C>(output)
+}
+
+fn to_json<C: CommandContract>(
+    payload: C::Payload,
+    parameter: C::Parameter,
+) -> Result<(serde_json::Value, serde_json::Value), CommandError> {
+    match (
         serde_json::to_value(payload),
         serde_json::to_value(parameter),
     ) {
-        (Ok(p), Ok(q)) => (p, q),
-        (Err(err), _) | (_, Err(err)) => {
-            return Err(CommandError::invalid(
-                "payload",
-                vec![Violation::new(Vec::<String>::new(), err.to_string())],
-            ))
-        }
-    };
-    let output = route
-        .invoke(shared.clone(), meta, payload, parameter, timeout)
-        .await?;
+        (Ok(p), Ok(q)) => Ok((p, q)),
+        (Err(err), _) | (_, Err(err)) => Err(CommandError::invalid(
+            "payload",
+            vec![Violation::new(Vec::<String>::new(), err.to_string())],
+        )),
+    }
+}
+
+/// An output that came back as JSON, as the contract's type; one that does not fit is the
+/// service's fault (500), not the caller's.
+fn decode_output<C: CommandContract>(output: serde_json::Value) -> Result<C::Output, CommandError> {
     decode::<C::Output>("output", output).map_err(|err| CommandError {
         status: Status::INTERNAL_SERVER_ERROR,
         handled: false,
@@ -186,7 +240,25 @@ fn success_event_meta<C: CommandContract>(
 /// Hands `event` to every subscription whose filter passes it: one instance of each
 /// subscribing service, or all of them for every-instance subscriptions. Returns how many
 /// instances got it.
+///
+/// With a bridge, the event goes to the bridge instead, which brings it back to the local
+/// subscribers along with the remote ones (returns 0).
 pub(crate) fn publish(shared: &Arc<Shared>, event: EventMessage) -> usize {
+    if let Some(bridge) = shared.bridge() {
+        match event.payload.to_json() {
+            Ok(payload) => bridge.publish(crate::bridge::event_envelope(&event.meta, payload)),
+            Err(why) => {
+                shared.stats.count_undelivered();
+                tracing::warn!(event = ?event.meta.event_name, reason = %why, "event payload does not serialize");
+            }
+        }
+        return 0;
+    }
+    deliver_locally(shared, &event)
+}
+
+/// Hands `event` to the local subscriptions whose filter passes it.
+fn deliver_locally(shared: &Arc<Shared>, event: &EventMessage) -> usize {
     let mut delivered = 0;
     shared
         .routes
@@ -194,7 +266,7 @@ pub(crate) fn publish(shared: &Arc<Shared>, event: EventMessage) -> usize {
             if !route.subscription.filter().matches(&event.meta) {
                 return;
             }
-            match route.deliver(&event, shared) {
+            match route.deliver(event, shared) {
                 Ok(n) => delivered += n,
                 Err(why) => {
                     shared.stats.count_undelivered();

@@ -42,6 +42,20 @@ impl Client {
         }
     }
 
+    /// A client that speaks as service `A` on its own account.
+    pub(crate) fn of_service<A: crate::Service>(shared: Arc<Shared>) -> Self {
+        let sender = Address::new(A::NAME, A::VERSION, "").on_instance(shared.instance_id);
+        Client::root(
+            shared,
+            CallContext {
+                sender,
+                trace_id: None,
+                principal_id: None,
+                tenant_id: None,
+            },
+        )
+    }
+
     /// A client of the host app.
     pub(crate) fn root(shared: Arc<Shared>, context: CallContext) -> Self {
         Client {
@@ -220,7 +234,15 @@ impl<C: CommandContract> IntoFuture for Invoke<C> {
             let key = CommandKey::of::<C>();
             let meta = client.command_metadata(&key, self.instance);
             let timeout = self.timeout.unwrap_or(client.shared.default_timeout);
-            broker::dispatch::<C>(&client.shared, meta, self.payload, self.parameter, timeout).await
+            broker::dispatch::<C>(
+                &client.shared,
+                meta,
+                self.payload,
+                self.parameter,
+                timeout,
+                true,
+            )
+            .await
         })
     }
 }
@@ -258,20 +280,37 @@ impl IntoFuture for InvokeJson {
         Box::pin(async move {
             let client = self.client;
             client.admit()?;
-            let Some(route) = client.shared.routes.json_command(&self.command) else {
-                return Err(broker::no_instance(&self.command));
-            };
             let meta = client.command_metadata(&self.command, self.instance);
             let timeout = self.timeout.unwrap_or(client.shared.default_timeout);
-            route
-                .invoke(
-                    client.shared.clone(),
-                    meta,
-                    self.payload,
-                    self.parameter,
-                    timeout,
-                )
-                .await
+            let shared = &client.shared;
+            let elsewhere = self.instance.is_some_and(|i| i != shared.instance_id);
+            match shared
+                .routes
+                .json_command(&self.command)
+                .filter(|_| !elsewhere)
+            {
+                Some(route) => {
+                    route
+                        .invoke(
+                            shared.clone(),
+                            meta,
+                            self.payload,
+                            self.parameter,
+                            timeout,
+                            true,
+                        )
+                        .await
+                }
+                None => match shared.bridge() {
+                    Some(bridge) => {
+                        let _in_flight = shared.enter();
+                        let command =
+                            crate::bridge::command_envelope(&meta, self.payload, self.parameter);
+                        bridge.invoke(command, timeout).await
+                    }
+                    None => Err(broker::no_instance(&self.command)),
+                },
+            }
         })
     }
 }

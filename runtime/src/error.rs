@@ -221,6 +221,9 @@ pub enum Error {
     /// An identifier that is not valid.
     #[error("invalid instance id: {0}")]
     InstanceId(#[from] crate::text::InstanceIdError),
+    /// A bridge could not be attached.
+    #[error("bridge: {0}")]
+    Bridge(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// An envelope could not be encoded or decoded.
     #[error(transparent)]
     Codec(#[from] crate::codec::CodecError),

@@ -20,6 +20,7 @@ use actix::dev::ContextFut;
 use actix::{ActorContext, Addr, Context};
 use tokio::sync::oneshot;
 
+use crate::client::Client;
 use crate::lifecycle;
 use crate::node::Shared;
 use crate::service::{Registrar, Service};
@@ -34,7 +35,7 @@ const RESUMED_AFTER_PANIC: &str = "resumed after panicking";
 
 /// What the node keeps of a service to run and restart its instances.
 pub(crate) struct ServiceRuntime<A: Service> {
-    pub(crate) factory: Box<dyn Fn() -> A + Send + Sync>,
+    pub(crate) factory: Box<dyn Fn(Client) -> A + Send + Sync>,
     pub(crate) registrar: Registrar<A>,
     /// The current mailbox of each instance.
     pub(crate) mailboxes: Mutex<Vec<Addr<A>>>,
@@ -101,7 +102,10 @@ async fn run<A: Service>(
     loop {
         let mut context = Context::with_receiver(receiver);
         context.set_mailbox_capacity(service.mailbox_capacity);
-        let actor = (service.factory)();
+        let Some(shared) = service.shared.upgrade() else {
+            break;
+        };
+        let actor = (service.factory)(Client::of_service::<A>(shared));
         let exit = Guarded {
             context: Some(context.into_future(actor)),
             stop: &mut stop,

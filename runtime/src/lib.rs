@@ -11,6 +11,7 @@
 //! `lifecycle` tells the host app and the bridges what starts and stops.
 #![forbid(unsafe_code)]
 
+mod bridge;
 mod broker;
 mod client;
 pub mod codec;
@@ -32,10 +33,13 @@ pub use actix;
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct RepositoryReadme;
+pub use bridge::{Bridge, BridgeLink, InboundError, LocalSubscription};
 pub use client::{Client, Invoke, InvokeJson};
 pub use contract::{CommandContract, Data, Empty, EventContract};
 pub use error::{CommandError, Error, Status, Violation};
-pub use lifecycle::{InfoMessages, ServiceStarted, ServiceStopped};
+pub use lifecycle::{
+    BridgeConnected, BridgeDisconnected, InfoMessages, ServiceStarted, ServiceStopped,
+};
 pub use metadata::{Address, Metadata};
 pub use node::{
     Node, NodeBuilder, NodeStats, ServiceSpec, ShutdownReport, DEFAULT_SHUTDOWN_GRACE,

@@ -48,6 +48,42 @@ pub struct ServiceStopped {
     pub instance: usize,
 }
 
+/// A node's bridge has connected to its broker. Issued on the system broker.
+#[derive(Debug, Clone, PartialEq, Eq, Message)]
+#[rtype(result = "()")]
+#[non_exhaustive]
+pub struct BridgeConnected {
+    /// The node the bridge belongs to.
+    pub node: InstanceId,
+    /// Which bridge (`mqtt`).
+    pub bridge: &'static str,
+}
+
+/// A node's bridge has lost its connection. Issued on the system broker.
+#[derive(Debug, Clone, PartialEq, Eq, Message)]
+#[rtype(result = "()")]
+#[non_exhaustive]
+pub struct BridgeDisconnected {
+    /// The node the bridge belongs to.
+    pub node: InstanceId,
+    /// Which bridge (`mqtt`).
+    pub bridge: &'static str,
+    /// What happened.
+    pub reason: String,
+}
+
+pub(crate) fn bridge_connected(node: InstanceId, bridge: &'static str) {
+    Broker::<SystemBroker>::issue_async(BridgeConnected { node, bridge });
+}
+
+pub(crate) fn bridge_disconnected(node: InstanceId, bridge: &'static str, reason: String) {
+    Broker::<SystemBroker>::issue_async(BridgeDisconnected {
+        node,
+        bridge,
+        reason,
+    });
+}
+
 pub(crate) fn service_started<A: Service>(node: InstanceId, instance: usize) {
     Broker::<SystemBroker>::issue_async(ServiceStarted {
         node,

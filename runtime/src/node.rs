@@ -5,11 +5,12 @@
 use std::collections::HashSet;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use crate::bridge::{Bridge, BridgeLink};
 use crate::client::Client;
 use crate::contract::EventContract;
 use crate::envelope::MessageType;
@@ -47,9 +48,16 @@ pub(crate) struct Shared {
     idle: Notify,
     instances: Mutex<Vec<InstanceHandle>>,
     services: Vec<ServiceInfo>,
+    /// The bridge to other nodes, if one is attached.
+    bridge: OnceLock<Arc<dyn Bridge>>,
 }
 
 impl Shared {
+    /// The attached bridge, if any.
+    pub(crate) fn bridge(&self) -> Option<&Arc<dyn Bridge>> {
+        self.bridge.get()
+    }
+
     /// Whether new work from outside the node is accepted.
     pub(crate) fn accepting(&self) -> bool {
         self.state.load(Ordering::Acquire) == RUNNING
@@ -114,7 +122,7 @@ pub(crate) struct ServiceInfo {
 
 /// How to run a service: its factory, how many instances, where.
 pub struct ServiceSpec<A: Service> {
-    factory: Box<dyn Fn() -> A + Send + Sync>,
+    factory: Box<dyn Fn(Client) -> A + Send + Sync>,
     subscriptions: Vec<SubscriptionBinding<A>>,
     instances: usize,
     arbiter: Option<actix::ArbiterHandle>,
@@ -125,6 +133,13 @@ impl<A: Service> ServiceSpec<A> {
     /// One instance made by `factory`, on the arbiter that starts the node. The factory runs
     /// again if the instance has to be restarted.
     pub fn new(factory: impl Fn() -> A + Send + Sync + 'static) -> Self {
+        Self::with_client(move |_| factory())
+    }
+
+    /// One instance made by `factory`, which gets a [`Client`] that speaks as the service:
+    /// for services that invoke or emit on their own (from a timer, say), not only while
+    /// handling a message. Each message it sends starts its own trace.
+    pub fn with_client(factory: impl Fn(Client) -> A + Send + Sync + 'static) -> Self {
         ServiceSpec {
             factory: Box::new(factory),
             subscriptions: Vec::new(),
@@ -242,9 +257,27 @@ pub struct NodeBuilder {
     default_timeout: Duration,
     shutdown_grace: Duration,
     services: Vec<Box<dyn Launch>>,
+    bridge: Option<AttachBridge>,
 }
 
+/// Makes a node's bridge, given the link to the node.
+type AttachBridge = Box<dyn FnOnce(BridgeLink) -> Result<Arc<dyn Bridge>, Error>>;
+
 impl NodeBuilder {
+    /// Joins the node to others through a bridge. `attach` runs once the services have
+    /// started, inside the actix system, with the link the bridge uses to reach the node; it
+    /// returns the bridge, or the error that stops the node from starting.
+    pub fn bridge<B, F>(mut self, attach: F) -> Self
+    where
+        B: Bridge,
+        F: FnOnce(BridgeLink) -> Result<B, Error> + 'static,
+    {
+        self.bridge = Some(Box::new(move |link| {
+            Ok(Arc::new(attach(link)?) as Arc<dyn Bridge>)
+        }));
+        self
+    }
+
     /// The node's instance id; random unless set. Set it (from configuration, or kept in a
     /// data directory) wherever a broker session must survive a restart.
     pub fn instance_id(mut self, id: InstanceId) -> Self {
@@ -305,6 +338,7 @@ impl NodeBuilder {
             idle: Notify::new(),
             instances: Mutex::new(Vec::new()),
             services,
+            bridge: OnceLock::new(),
         });
         let mut instances = Vec::new();
         for (spec, info) in self.services.into_iter().zip(&shared.services) {
@@ -313,6 +347,10 @@ impl NodeBuilder {
             lifecycle::info(&shared, info, MessageType::InfoServiceReady);
         }
         *shared.instances.lock().unwrap_or_else(|e| e.into_inner()) = instances;
+        if let Some(attach) = self.bridge {
+            let bridge = attach(BridgeLink::new(&shared))?;
+            let _ = shared.bridge.set(bridge);
+        }
         Ok(Node {
             shared,
             shutdown_grace: self.shutdown_grace,
@@ -345,6 +383,7 @@ impl Node {
             default_timeout: DEFAULT_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             services: Vec::new(),
+            bridge: None,
         }
     }
 
@@ -402,6 +441,9 @@ impl Node {
             lifecycle::info(shared, info, MessageType::InfoServiceDrain);
         }
         let deadline = tokio::time::Instant::now() + self.shutdown_grace;
+        if let Some(bridge) = shared.bridge() {
+            let _ = tokio::time::timeout_at(deadline, bridge.leave()).await;
+        }
         loop {
             let idle = shared.idle.notified();
             tokio::pin!(idle);
@@ -416,6 +458,9 @@ impl Node {
         let abandoned = shared.in_flight.load(Ordering::Acquire);
         if abandoned > 0 {
             tracing::warn!(abandoned, "shutdown grace ended with commands in flight");
+        }
+        if let Some(bridge) = shared.bridge() {
+            let _ = tokio::time::timeout(self.shutdown_grace, bridge.close()).await;
         }
         let instances = self.stop_instances();
         let count = instances.len();

@@ -292,3 +292,39 @@ async fn filter_on_event_name_and_any_name() {
     // contract: counted as undelivered, not delivered wrong.
     assert!(node.stats().undelivered_events >= 2);
 }
+
+/// A service that emits on its own, from `started`, through the client its factory got.
+struct Ticker(tributary::Client);
+
+impl actix::Actor for Ticker {
+    type Context = actix::Context<Self>;
+    fn started(&mut self, _: &mut actix::Context<Self>) {
+        self.0.emit::<BroadcastSent>(text("tick"));
+    }
+}
+
+impl tributary::Service for Ticker {
+    const NAME: &'static str = "Ticker";
+    const VERSION: &'static str = "2";
+    fn register(_: &mut tributary::Registrar<Self>) {}
+}
+
+#[actix::test]
+async fn a_service_made_with_a_client_emits_on_its_own_as_itself() {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let _node = Node::builder()
+        .service_spec(ServiceSpec::with_client(Ticker))
+        .service_spec(
+            ServiceSpec::new(move || Recorder {
+                instance: 0,
+                created: mpsc::unbounded_channel().0,
+                broadcasts: tx.clone(),
+            })
+            .subscribe_with::<BroadcastSent>(Subscription::to::<BroadcastSent>()),
+        )
+        .start()
+        .unwrap();
+    let seen = recv(&mut rx).await;
+    assert_eq!(seen.payload.text, "tick");
+    assert_eq!(seen.sender, ("Ticker".into(), "2".into(), String::new()));
+}

@@ -86,3 +86,64 @@ async fn shutdown_waits_no_longer_than_its_grace_period() {
 }
 
 use std::future::IntoFuture;
+
+/// `UserService/1/slowChain`-like behaviour: a handler in flight that invokes another command
+/// after the drain began still gets its answer.
+mod nested {
+    use super::*;
+    use actix::prelude::*;
+    use tributary::{CommandContract, CommandResult, Invocation, Registrar, Service};
+
+    pub(crate) struct Outer;
+    impl CommandContract for Outer {
+        const SERVICE: &'static str = "Outer";
+        const VERSION: &'static str = "1";
+        const COMMAND: &'static str = "outer";
+        type Payload = Empty;
+        type Parameter = Empty;
+        type Output = u64;
+    }
+
+    pub(crate) struct OuterService(pub(crate) tokio::sync::mpsc::UnboundedSender<()>);
+    impl Actor for OuterService {
+        type Context = Context<Self>;
+    }
+    impl Service for OuterService {
+        const NAME: &'static str = "Outer";
+        const VERSION: &'static str = "1";
+        fn register(service: &mut Registrar<Self>) {
+            service.command::<Outer>();
+        }
+    }
+    impl Handler<Invocation<Outer>> for OuterService {
+        type Result = ResponseFuture<CommandResult<Outer>>;
+        fn handle(&mut self, call: Invocation<Outer>, _: &mut Context<Self>) -> Self::Result {
+            let client = call.client();
+            let started = self.0.clone();
+            Box::pin(async move {
+                let _ = started.send(());
+                // Long enough for the test to start the drain meanwhile.
+                client.invoke::<Slow>(200, Empty {}).await
+            })
+        }
+    }
+
+    #[actix::test]
+    async fn handlers_in_flight_may_still_call_other_commands_while_draining() {
+        let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel();
+        let node = Node::builder()
+            .service(|| UserService { instance: 0 })
+            .service(move || OuterService(started_tx.clone()))
+            .start()
+            .unwrap();
+        let call = actix::spawn(
+            node.client()
+                .invoke::<Outer>(Empty {}, Empty {})
+                .into_future(),
+        );
+        recv(&mut started).await;
+        let report = node.shutdown().await;
+        assert_eq!(call.await.unwrap().unwrap(), 200);
+        assert_eq!(report.abandoned, 0);
+    }
+}

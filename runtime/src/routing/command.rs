@@ -127,6 +127,14 @@ impl Routes {
         }
     }
 
+    /// The addresses of every command routed here.
+    pub(crate) fn command_keys(&self) -> Vec<CommandKey> {
+        self.commands
+            .iter()
+            .map(|entry| entry.key().clone())
+            .collect()
+    }
+
     /// The JSON route of a wire address.
     pub(crate) fn json_command(&self, key: &CommandKey) -> Option<Arc<dyn JsonCommand>> {
         self.commands.get(key).map(|entry| entry.json.clone())
@@ -224,7 +232,9 @@ where
 /// A command reached by its wire address with JSON payload and parameter.
 pub(crate) trait JsonCommand: Send + Sync {
     /// Decodes payload and parameter (400 naming what failed), calls the command, encodes
-    /// its output.
+    /// its output. The success event, if the command has one, is published here when
+    /// `publish_success` is set; otherwise the caller carries it (a bridge sends it with the
+    /// response, in one message).
     fn invoke(
         &self,
         shared: Arc<Shared>,
@@ -232,7 +242,13 @@ pub(crate) trait JsonCommand: Send + Sync {
         payload: Value,
         parameter: Value,
         timeout: Duration,
+        publish_success: bool,
     ) -> BoxFuture<'static, Result<Value, CommandError>>;
+
+    /// The event a success of this command emits, if any.
+    fn success_event(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// A typed command called with JSON: decode, dispatch as `C`, encode.
@@ -246,17 +262,29 @@ impl<C: CommandContract> JsonCommand for TypedJson<C> {
         payload: Value,
         parameter: Value,
         timeout: Duration,
+        publish_success: bool,
     ) -> BoxFuture<'static, Result<Value, CommandError>> {
         Box::pin(async move {
             let payload: C::Payload = decode("payload", payload)?;
             let parameter: C::Parameter = decode("parameter", parameter)?;
-            let output =
-                crate::broker::dispatch::<C>(&shared, meta, payload, parameter, timeout).await?;
+            let output = crate::broker::dispatch::<C>(
+                &shared,
+                meta,
+                payload,
+                parameter,
+                timeout,
+                publish_success,
+            )
+            .await?;
             serde_json::to_value(output).map_err(|err| {
                 tracing::error!(cause = %err, command = C::COMMAND, "output does not serialize");
                 CommandError::internal()
             })
         })
+    }
+
+    fn success_event(&self) -> Option<&'static str> {
+        C::SUCCESS_EVENT
     }
 }
 
@@ -313,6 +341,7 @@ impl JsonCommand for Dynamic {
         payload: Value,
         parameter: Value,
         timeout: Duration,
+        _publish_success: bool,
     ) -> BoxFuture<'static, Result<Value, CommandError>> {
         let Some(instance) = pick(&self.instances, &self.next) else {
             let err = crate::broker::no_instance(&self.key);

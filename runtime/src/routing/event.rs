@@ -230,3 +230,45 @@ where
 {
     Arc::new(Target::<E>(addr.clone().recipient()))
 }
+
+impl Routes {
+    /// Every local subscription, for a bridge to subscribe on its behalf.
+    pub(crate) fn subscriptions(&self) -> Vec<crate::bridge::LocalSubscription> {
+        self.events
+            .iter()
+            .flat_map(|list| {
+                list.iter()
+                    .map(|route| crate::bridge::LocalSubscription {
+                        subscriber: route.subscriber.clone(),
+                        filter: route.subscription.filter().clone(),
+                        every_instance: route.subscription.is_every_instance(),
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Hands `event` to the subscription of `subscriber`, if its filter passes the event's
+    /// exact names (a broker's filters compare snake-cased ones). `None` when there is no
+    /// such subscription; otherwise how many instances got it.
+    pub(crate) fn deliver_to(
+        &self,
+        subscriber: &Address,
+        event: &EventMessage,
+        shared: &Arc<Shared>,
+    ) -> Option<usize> {
+        for list in self.events.iter() {
+            if let Some(route) = list.iter().find(|r| &r.subscriber == subscriber) {
+                if !route.subscription.filter().matches(&event.meta) {
+                    return Some(0);
+                }
+                return Some(route.deliver(event, shared).unwrap_or_else(|why| {
+                    shared.stats.count_undelivered();
+                    tracing::warn!(subscriber = %subscriber.service_name, reason = %why, "event not delivered");
+                    0
+                }));
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,316 @@
+//! Bridges: how a node reaches beyond its process. The runtime knows no transport; a bridge
+//! crate implements [`Bridge`] and is attached with
+//! [`NodeBuilder::bridge`](crate::NodeBuilder::bridge), which hands it a [`BridgeLink`] to the
+//! node.
+//!
+//! With a bridge attached, a command that no local instance handles, or that names another
+//! node's instance, goes to the bridge; events go to the bridge only, and come back to local
+//! subscribers through it, so that each subscribing service gets each event once wherever its
+//! instances run (design §3 rule 3).
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+
+use crate::envelope::{Envelope, ErrorPayload, MessageType, ServiceAddress};
+use crate::error::{CommandError, Status};
+use crate::lifecycle::{self, InfoMessages};
+use crate::metadata::{Address, Metadata};
+use crate::node::Shared;
+use crate::routing::{CommandKey, EventMessage, EventPayload};
+use crate::subscription::Filter;
+use crate::text::{Id, InstanceId, Text};
+
+/// A transport that joins a node to other nodes.
+pub trait Bridge: Send + Sync + 'static {
+    /// Sends `command` to whichever node handles it and waits, at most `timeout`, for the
+    /// answer: the output as JSON, or the error the handler or the transport produced.
+    fn invoke(
+        &self,
+        command: Envelope,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Result<Value, CommandError>>;
+
+    /// Publishes an event: a `customMessage`, or a `commandSuccessResponse` that carries an
+    /// `eventName`.
+    fn publish(&self, event: Envelope);
+
+    /// The node starts draining: stop taking new commands from elsewhere (leave shared
+    /// subscriptions) and take in what is already queued for this node. Events still reach
+    /// the bridge until [`Bridge::close`].
+    fn leave(&self) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+
+    /// The node's handlers are done: send what is still queued, end the session, disconnect.
+    fn close(&self) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// A subscription of a local service, as a bridge needs it to subscribe on its behalf.
+#[derive(Debug, Clone)]
+pub struct LocalSubscription {
+    /// The subscribing service, with the subscription's name as target.
+    pub subscriber: Address,
+    /// Which events it wants.
+    pub filter: Filter,
+    /// Whether every instance, on every node, gets each event.
+    pub every_instance: bool,
+}
+
+/// Why an incoming message was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InboundError {
+    /// The node is gone.
+    #[error("the node has stopped")]
+    NodeGone,
+    /// The envelope lacks something the runtime needs, or has it in the wrong form.
+    #[error("invalid envelope: {0}")]
+    Envelope(String),
+    /// No local subscription by that name.
+    #[error("no local subscription {0}")]
+    NoSubscription(String),
+}
+
+/// A bridge's handle on its node: what runs here, and the way in for messages from elsewhere.
+#[derive(Clone)]
+pub struct BridgeLink {
+    shared: Weak<Shared>,
+    instance_id: InstanceId,
+}
+
+impl BridgeLink {
+    pub(crate) fn new(shared: &Arc<Shared>) -> Self {
+        BridgeLink {
+            shared: Arc::downgrade(shared),
+            instance_id: shared.instance_id,
+        }
+    }
+
+    fn shared(&self) -> Result<Arc<Shared>, InboundError> {
+        self.shared.upgrade().ok_or(InboundError::NodeGone)
+    }
+
+    /// The node's instance id.
+    pub fn instance_id(&self) -> InstanceId {
+        self.instance_id
+    }
+
+    /// The commands local instances handle.
+    pub fn commands(&self) -> Vec<CommandKey> {
+        self.shared()
+            .map(|s| s.routes.command_keys())
+            .unwrap_or_default()
+    }
+
+    /// The subscriptions of local services.
+    pub fn subscriptions(&self) -> Vec<LocalSubscription> {
+        self.shared()
+            .map(|s| s.routes.subscriptions())
+            .unwrap_or_default()
+    }
+
+    /// The node's PURISTA `info*` envelopes, for the bridge to publish.
+    pub fn info_messages(&self) -> Option<InfoMessages> {
+        self.shared().ok().map(|s| s.info.subscribe())
+    }
+
+    /// Whether the node takes new commands from elsewhere (it does not while it drains).
+    pub fn accepting(&self) -> bool {
+        self.shared().is_ok_and(|s| s.accepting())
+    }
+
+    /// Runs a command that came from elsewhere on a local instance and returns the response
+    /// envelope to send back: success (with the command's success event name, if it has one:
+    /// that one message is both the response and the event, as PURISTA sends it) or error.
+    pub async fn handle_command(&self, command: &Envelope, timeout: Duration) -> Envelope {
+        let me = |key: &CommandKey| {
+            ServiceAddress::new(
+                key.service.as_str(),
+                key.version.as_str(),
+                key.command.as_str(),
+            )
+            .with_instance_id(self.instance_id.to_string())
+        };
+        let Some(receiver) = command.receiver.as_ref() else {
+            let err = CommandError::unhandled(Status::BAD_REQUEST, "command without receiver");
+            let unknown = ServiceAddress::new("unknown", "unknown", "unknown")
+                .with_instance_id(self.instance_id.to_string());
+            return error_response(command, unknown, err);
+        };
+        let key = CommandKey::new(
+            receiver.service_name.clone(),
+            receiver.service_version.clone(),
+            receiver.service_target.clone(),
+        );
+        let responder = me(&key);
+        let shared = match self.shared() {
+            Ok(shared) if shared.accepting() => shared,
+            _ => {
+                let err =
+                    CommandError::unhandled(Status::SERVICE_UNAVAILABLE, "node is shutting down");
+                return error_response(command, responder, err);
+            }
+        };
+        let outcome = match (metadata(command), command.command_payload()) {
+            (Ok(meta), Ok(body)) => match shared.routes.json_command(&key) {
+                Some(route) => {
+                    let (payload, parameter) = (body.payload.clone(), body.parameter.clone());
+                    let event = route.success_event();
+                    route
+                        .invoke(shared.clone(), meta, payload, parameter, timeout, false)
+                        .await
+                        .map(|output| (output, event))
+                }
+                None => Err(crate::broker::no_instance(&key)),
+            },
+            (Err(err), _) => Err(CommandError::unhandled(
+                Status::BAD_REQUEST,
+                err.to_string(),
+            )),
+            (_, Err(err)) => Err(CommandError::unhandled(
+                Status::BAD_REQUEST,
+                err.to_string(),
+            )),
+        };
+        match outcome {
+            Ok((output, event)) => {
+                let mut response = command.success_response(responder, Some(output));
+                response.event_name = event.map(|e| e.to_string());
+                response.trace_id = command.trace_id.clone().or(response.trace_id);
+                response
+            }
+            Err(err) => error_response(command, responder, err),
+        }
+    }
+
+    /// Hands an event that came from elsewhere to the local subscription of `subscriber`
+    /// (service, version, subscription name): to one instance, or to every instance if the
+    /// subscription asks for it. Returns how many instances got it.
+    pub fn deliver_event(
+        &self,
+        subscriber: &Address,
+        event: &Envelope,
+    ) -> Result<usize, InboundError> {
+        let shared = self.shared()?;
+        let meta = metadata(event)?;
+        let message = EventMessage {
+            meta,
+            payload: EventPayload::json(event.payload.clone().unwrap_or(Value::Null)),
+        };
+        shared
+            .routes
+            .deliver_to(subscriber, &message, &shared)
+            .ok_or_else(|| {
+                InboundError::NoSubscription(format!(
+                    "{}/{}/{}",
+                    subscriber.service_name, subscriber.service_version, subscriber.service_target
+                ))
+            })
+    }
+
+    /// Tells the host app the bridge is connected (actix-broker notice).
+    pub fn connected(&self, bridge: &'static str) {
+        lifecycle::bridge_connected(self.instance_id, bridge);
+    }
+
+    /// Tells the host app the bridge has lost its connection, and why.
+    pub fn disconnected(&self, bridge: &'static str, reason: impl Into<String>) {
+        lifecycle::bridge_disconnected(self.instance_id, bridge, reason.into());
+    }
+}
+
+fn error_response(command: &Envelope, responder: ServiceAddress, err: CommandError) -> Envelope {
+    let mut payload = ErrorPayload::new(err.status.code(), err.message);
+    payload.data = err.data;
+    command.error_response(responder, err.handled, payload)
+}
+
+/// The metadata of an envelope that arrived from elsewhere.
+pub(crate) fn metadata(envelope: &Envelope) -> Result<Metadata, InboundError> {
+    Ok(Metadata {
+        message_type: envelope.message_type,
+        id: Id::from(envelope.id.clone()),
+        correlation_id: envelope.correlation_id.clone().map(Id::from),
+        trace_id: envelope
+            .trace_id
+            .clone()
+            .map(Id::from)
+            .unwrap_or_else(Id::random),
+        principal_id: envelope.principal_id.clone().map(Text::from),
+        tenant_id: envelope.tenant_id.clone().map(Text::from),
+        event_name: envelope.event_name.clone().map(Text::from),
+        sender: address(&envelope.sender)?,
+        receiver: envelope.receiver.as_ref().map(address).transpose()?,
+        timestamp_ms: envelope.timestamp,
+    })
+}
+
+fn address(wire: &ServiceAddress) -> Result<Address, InboundError> {
+    let instance_id = wire
+        .instance_id
+        .as_deref()
+        .map(str::parse::<InstanceId>)
+        .transpose()
+        .map_err(|e| InboundError::Envelope(e.to_string()))?;
+    Ok(Address {
+        service_name: wire.service_name.clone().into(),
+        service_version: wire.service_version.clone().into(),
+        service_target: wire.service_target.clone().into(),
+        instance_id,
+    })
+}
+
+/// The wire form of an address.
+pub(crate) fn wire_address(address: &Address) -> ServiceAddress {
+    let wire = ServiceAddress::new(
+        address.service_name.as_str(),
+        address.service_version.as_str(),
+        address.service_target.as_str(),
+    );
+    match address.instance_id {
+        Some(instance) => wire.with_instance_id(instance.to_string()),
+        None => wire,
+    }
+}
+
+/// Fills an envelope's header from local metadata.
+fn stamp(envelope: &mut Envelope, meta: &Metadata) {
+    envelope.id = meta.id.to_string();
+    envelope.timestamp = meta.timestamp_ms;
+    envelope.correlation_id = meta.correlation_id.as_ref().map(Id::to_string);
+    envelope.trace_id = Some(meta.trace_id.to_string());
+    envelope.principal_id = meta.principal_id.as_ref().map(Text::to_string);
+    envelope.tenant_id = meta.tenant_id.as_ref().map(Text::to_string);
+}
+
+/// The `command` envelope of a local call going elsewhere.
+pub(crate) fn command_envelope(meta: &Metadata, payload: Value, parameter: Value) -> Envelope {
+    let receiver = meta
+        .receiver
+        .as_ref()
+        .map(wire_address)
+        .unwrap_or_else(|| ServiceAddress::new("unknown", "unknown", "unknown"));
+    let mut envelope = Envelope::command(wire_address(&meta.sender), receiver, payload, parameter);
+    stamp(&mut envelope, meta);
+    envelope
+}
+
+/// The envelope of a local event going elsewhere: a custom message, or a success response
+/// that carries the event.
+pub(crate) fn event_envelope(meta: &Metadata, payload: Value) -> Envelope {
+    let mut envelope = Envelope::new(meta.message_type, wire_address(&meta.sender));
+    stamp(&mut envelope, meta);
+    envelope.event_name = meta.event_name.as_ref().map(Text::to_string);
+    envelope.receiver = meta.receiver.as_ref().map(wire_address);
+    envelope.payload = Some(payload);
+    if meta.message_type == MessageType::CommandSuccessResponse && envelope.correlation_id.is_none()
+    {
+        envelope.correlation_id = Some(Id::random().to_string());
+    }
+    envelope
+}

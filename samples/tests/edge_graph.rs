@@ -1,0 +1,322 @@
+//! The sample's graph on one node, on tokio's paused clock with 10 ms samples and 100 ms
+//! windows: readings follow the seeded signal, every aggregate equals what the test computes
+//! from that signal on its own, each sensor gets one aggregate per window, the snapshot
+//! command answers, and the node shuts down cleanly.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use actix::{Actor, Context, Handler};
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tributary::{Delivery, Empty, Node, Registrar, Service, Status};
+use tributary_samples::{
+    graph, Aggregate, AggregateEvent, Reading, ReadingEvent, SampleConfig, StartSampling,
+    TakeSnapshot,
+};
+
+const SENSORS: usize = 3;
+const SEED: u64 = 7;
+/// A multiple of the window, so that window 0 starts with sample 0.
+const ORIGIN_MS: u64 = 1_700_000_000_000;
+const INTERVAL_MS: u64 = 10;
+const WINDOW_MS: u64 = 100;
+const PER_WINDOW: usize = (WINDOW_MS / INTERVAL_MS) as usize;
+
+fn config() -> SampleConfig {
+    SampleConfig {
+        sensors: SENSORS,
+        sample_interval: Duration::from_millis(INTERVAL_MS),
+        window: Duration::from_millis(WINDOW_MS),
+        seed: SEED,
+        origin_ms: Some(ORIGIN_MS),
+    }
+}
+
+/// The first `samples` values of sensor `index`, computed here from the formula documented
+/// on `Signal`, not with the sample's own code.
+fn signal(index: usize, samples: usize) -> Vec<f64> {
+    let mut state = SEED.wrapping_add((index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    (0..samples)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let unit = (state >> 11) as f64 / 9_007_199_254_740_992.0;
+            20.0 + index as f64 + 4.0 * (unit - 0.5)
+        })
+        .collect()
+}
+
+/// What the aggregate of sensor `index` (from 0) over window `window` (from 0) must be.
+fn expected(index: usize, window: usize) -> Aggregate {
+    let values = signal(index, (window + 1) * PER_WINDOW);
+    let values = &values[window * PER_WINDOW..];
+    Aggregate {
+        sensor: format!("sensor-{}", index + 1),
+        window_start_ms: ORIGIN_MS + window as u64 * WINDOW_MS,
+        window_ms: WINDOW_MS,
+        count: PER_WINDOW as u64,
+        min: values.iter().copied().fold(f64::INFINITY, f64::min),
+        max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        mean: values.iter().sum::<f64>() / values.len() as f64,
+    }
+}
+
+fn assert_aggregate(actual: &Aggregate, expected: &Aggregate) {
+    let Aggregate { mean, .. } = actual;
+    assert!(
+        (mean - expected.mean).abs() < 1e-9,
+        "mean {mean} != {}",
+        expected.mean
+    );
+    assert_eq!(
+        Aggregate {
+            mean: expected.mean,
+            ..actual.clone()
+        },
+        *expected
+    );
+}
+
+/// A subscriber of the test: forwards readings and aggregates to channels.
+struct Recorder {
+    readings: UnboundedSender<Reading>,
+    aggregates: UnboundedSender<Aggregate>,
+}
+
+impl Actor for Recorder {
+    type Context = Context<Self>;
+}
+
+impl Service for Recorder {
+    const NAME: &'static str = "recorder";
+    const VERSION: &'static str = "1";
+    fn register(service: &mut Registrar<Self>) {
+        service
+            .subscribe::<ReadingEvent>()
+            .subscribe::<AggregateEvent>();
+    }
+}
+
+impl Handler<Delivery<ReadingEvent>> for Recorder {
+    type Result = ();
+    fn handle(&mut self, reading: Delivery<ReadingEvent>, _: &mut Context<Self>) {
+        let _ = self.readings.send(reading.into_payload());
+    }
+}
+
+impl Handler<Delivery<AggregateEvent>> for Recorder {
+    type Result = ();
+    fn handle(&mut self, aggregate: Delivery<AggregateEvent>, _: &mut Context<Self>) {
+        let _ = self.aggregates.send(aggregate.into_payload());
+    }
+}
+
+struct Sample {
+    node: Node,
+    readings: UnboundedReceiver<Reading>,
+    aggregates: UnboundedReceiver<Aggregate>,
+}
+
+/// The graph plus a recorder, on a paused clock; sampling not started yet.
+fn start() -> Sample {
+    tokio::time::pause();
+    let (readings_tx, readings) = mpsc::unbounded_channel();
+    let (aggregates_tx, aggregates) = mpsc::unbounded_channel();
+    let node = graph(Node::builder(), &config())
+        .service(move || Recorder {
+            readings: readings_tx.clone(),
+            aggregates: aggregates_tx.clone(),
+        })
+        .start()
+        .unwrap();
+    Sample {
+        node,
+        readings,
+        aggregates,
+    }
+}
+
+impl Sample {
+    async fn start_sampling(&self) {
+        let sampling = self
+            .node
+            .client()
+            .invoke::<StartSampling>(Empty {}, Empty {})
+            .await
+            .unwrap();
+        assert_eq!(sampling.sensors, SENSORS);
+        assert_eq!(sampling.interval_ms, INTERVAL_MS);
+        assert_eq!(sampling.origin_ms, ORIGIN_MS);
+        assert!(sampling.started);
+    }
+}
+
+/// Receives with a deadline (of the paused clock), failing the test rather than hanging it.
+async fn recv<T>(rx: &mut UnboundedReceiver<T>) -> T {
+    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("nothing arrived within 5 s")
+        .expect("channel closed")
+}
+
+async fn take<T>(rx: &mut UnboundedReceiver<T>, n: usize) -> Vec<T> {
+    let mut items = Vec::with_capacity(n);
+    for _ in 0..n {
+        items.push(recv(rx).await);
+    }
+    items
+}
+
+#[actix::test]
+async fn readings_follow_the_seeded_signal() {
+    let mut sample = start();
+    sample.start_sampling().await;
+    let samples = 25;
+    let readings = take(&mut sample.readings, samples * SENSORS).await;
+    let signals: Vec<Vec<f64>> = (0..SENSORS).map(|i| signal(i, samples)).collect();
+    for (n, reading) in readings.iter().enumerate() {
+        let (k, index) = (n / SENSORS, n % SENSORS);
+        assert_eq!(reading.sensor, format!("sensor-{}", index + 1));
+        assert_eq!(reading.timestamp_ms, ORIGIN_MS + k as u64 * INTERVAL_MS);
+        assert_eq!(
+            reading.value.to_bits(),
+            signals[index][k].to_bits(),
+            "{reading:?}"
+        );
+    }
+}
+
+#[actix::test]
+async fn aggregates_match_the_readings_computed_from_the_seed() {
+    let mut sample = start();
+    sample.start_sampling().await;
+    let windows = 6;
+    let aggregates = take(&mut sample.aggregates, windows * SENSORS).await;
+    for aggregate in &aggregates {
+        let index = aggregate.sensor["sensor-".len()..]
+            .parse::<usize>()
+            .unwrap()
+            - 1;
+        let window = ((aggregate.window_start_ms - ORIGIN_MS) / WINDOW_MS) as usize;
+        assert_aggregate(aggregate, &expected(index, window));
+    }
+}
+
+#[actix::test]
+async fn each_sensor_gets_one_aggregate_per_window_in_order() {
+    let mut sample = start();
+    sample.start_sampling().await;
+    let windows = 8;
+    let aggregates = take(&mut sample.aggregates, windows * SENSORS).await;
+    let order: Vec<(u64, &str)> = aggregates
+        .iter()
+        .map(|a| (a.window_start_ms, a.sensor.as_str()))
+        .collect();
+    let names: Vec<String> = (1..=SENSORS).map(|i| format!("sensor-{i}")).collect();
+    let want: Vec<(u64, &str)> = (0..windows as u64)
+        .flat_map(|w| {
+            names
+                .iter()
+                .map(move |name| (ORIGIN_MS + w * WINDOW_MS, name.as_str()))
+        })
+        .collect();
+    assert_eq!(order, want);
+    // Many readings in, one aggregate out.
+    assert!(aggregates.iter().all(|a| a.count == PER_WINDOW as u64));
+}
+
+#[actix::test]
+async fn snapshot_answers_with_the_latest_windows_and_totals() {
+    let mut sample = start();
+    let client = sample.node.client();
+
+    let before = client
+        .invoke::<TakeSnapshot>(Empty {}, Empty {})
+        .await
+        .unwrap();
+    assert!(before.last.is_empty());
+    assert_eq!(before.totals, Default::default());
+    assert_eq!(before.totals.reduction(), None);
+
+    // Sample 0 is taken before the start command answers, so the aggregator has it before
+    // the snapshot command that follows.
+    sample.start_sampling().await;
+    let first = client
+        .invoke::<TakeSnapshot>(Empty {}, Empty {})
+        .await
+        .unwrap();
+    assert!(first.last.is_empty());
+    assert_eq!(first.totals.readings_in, SENSORS as u64);
+    assert_eq!(first.totals.readings_open, SENSORS as u64);
+    assert_eq!(first.totals.aggregates_out, 0);
+
+    // Once window 2 has completed, the snapshot holds window 2 or a later one.
+    take(&mut sample.aggregates, 3 * SENSORS).await;
+    let later = client
+        .invoke::<TakeSnapshot>(Empty {}, Empty {})
+        .await
+        .unwrap();
+    assert_eq!(later.last.len(), SENSORS);
+    for (index, aggregate) in later.last.iter().enumerate() {
+        let window = ((aggregate.window_start_ms - ORIGIN_MS) / WINDOW_MS) as usize;
+        assert!(window >= 2, "{aggregate:?}");
+        assert_aggregate(aggregate, &expected(index, window));
+    }
+    let totals = later.totals;
+    assert!(totals.aggregates_out >= 3 * SENSORS as u64, "{totals:?}");
+    assert_eq!(totals.late_readings, 0);
+    assert_eq!(
+        totals.readings_aggregated,
+        totals.aggregates_out * PER_WINDOW as u64
+    );
+    assert_eq!(
+        totals.readings_in,
+        totals.readings_aggregated + totals.readings_open + totals.late_readings
+    );
+    assert_eq!(totals.reduction(), Some(PER_WINDOW as f64));
+}
+
+#[actix::test]
+async fn starting_again_keeps_the_one_sampler() {
+    let mut sample = start();
+    sample.start_sampling().await;
+    let again = sample
+        .node
+        .client()
+        .invoke::<StartSampling>(Empty {}, Empty {})
+        .await
+        .unwrap();
+    assert!(!again.started);
+    assert_eq!(again.origin_ms, ORIGIN_MS);
+    let aggregates = take(&mut sample.aggregates, 2 * SENSORS).await;
+    for aggregate in &aggregates {
+        assert_eq!(aggregate.count, PER_WINDOW as u64, "{aggregate:?}");
+    }
+}
+
+#[actix::test]
+async fn shutdown_stops_sampling_and_every_instance() {
+    let mut sample = start();
+    sample.start_sampling().await;
+    take(&mut sample.aggregates, 2 * SENSORS).await;
+    let client = sample.node.client();
+
+    let report = sample.node.shutdown().await;
+    assert_eq!(report.abandoned, 0);
+    assert_eq!(report.instances, 3);
+
+    // Every instance has stopped: the recorder's senders are gone, so both channels end
+    // once what was sent before the shutdown has been read.
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        while sample.readings.recv().await.is_some() {}
+        while sample.aggregates.recv().await.is_some() {}
+    });
+    closed.await.expect("channels still open after shutdown");
+
+    let err = client
+        .invoke::<TakeSnapshot>(Empty {}, Empty {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.status, Status::SERVICE_UNAVAILABLE);
+}
