@@ -125,6 +125,12 @@ impl<E: EventContract> Delivery<E> {
         &self.meta
     }
 
+    /// The name of the subscription that delivered the event (a service may subscribe to
+    /// one event more than once, with different filters).
+    pub fn subscription(&self) -> &str {
+        &self.subscriber.service_target
+    }
+
     /// A client that speaks as the subscribing service and carries the event's trace,
     /// principal and tenant forward.
     pub fn client(&self) -> Client {

@@ -1,0 +1,732 @@
+//! The bridge: [`MqttBridge`] is the handle a host app keeps (health), [`BridgeHandle`] the
+//! part the node calls (it implements the runtime's `Bridge`), `Link` the state they share,
+//! and `BridgeActor` the actix actor that owns the two rumqttc event loops as streams and
+//! routes what arrives.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use actix::prelude::*;
+use dashmap::DashMap;
+use futures_util::future::BoxFuture;
+use rumqttc::v5::mqttbytes::v5::{
+    Filter, Packet, PubAckReason, Publish, PublishProperties, RetainForwardRule,
+    SubscribeProperties,
+};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::{AsyncClient, Event};
+use serde_json::Value;
+use tokio::sync::{oneshot, Notify};
+use tributary::codec::{Codec, Limits};
+use tributary::envelope::{Envelope, MessageType};
+use tributary::{BridgeLink, CommandError, CommandKey, LocalSubscription, Status};
+
+use crate::config::MqttConfig;
+use crate::connection::{self, Backoff, Conn, Polled};
+use crate::dedup::Dedup;
+use crate::health::{bump, Health, HealthState};
+use crate::properties::{self, Expiry};
+use crate::topic::{self, EventFilterSpec, TopicPrefix};
+use crate::MqttError;
+
+/// The subscription identifier of the response filter; event subscriptions follow.
+const RESPONSES: usize = 1;
+const FIRST_EVENT: usize = 2;
+/// How many requests each rumqttc client buffers before `try_publish` refuses.
+const REQUEST_CAPACITY: usize = 10_000;
+
+/// A node's MQTT bridge: configure it, attach it with [`MqttBridge::attach`], read its
+/// [`Health`] any time.
+///
+/// ```no_run
+/// # use tributary::Node;
+/// # use tributary_mqtt::{MqttBridge, MqttConfig};
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let bridge = MqttBridge::new(MqttConfig::new("127.0.0.1", 1883))?;
+/// let node = Node::builder().bridge(bridge.attach()).start()?;
+/// println!("{:?}", bridge.health());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct MqttBridge {
+    config: MqttConfig,
+    prefix: TopicPrefix,
+    health: Arc<HealthState>,
+    link: Arc<OnceLock<Arc<Link>>>,
+}
+
+impl std::fmt::Debug for MqttBridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttBridge")
+            .field(
+                "broker",
+                &format!("{}:{}", self.config.host, self.config.port),
+            )
+            .field("prefix", &self.config.prefix)
+            .finish()
+    }
+}
+
+impl MqttBridge {
+    /// A bridge with this configuration; fails on an invalid topic prefix.
+    pub fn new(config: MqttConfig) -> Result<Self, MqttError> {
+        let prefix = config.prefix.parse::<TopicPrefix>()?;
+        Ok(MqttBridge {
+            config,
+            prefix,
+            health: Arc::default(),
+            link: Arc::default(),
+        })
+    }
+
+    /// What [`NodeBuilder::bridge`](tributary::NodeBuilder::bridge) takes: connects once the
+    /// node's services run.
+    pub fn attach(
+        &self,
+    ) -> impl FnOnce(BridgeLink) -> Result<BridgeHandle, tributary::Error> + 'static {
+        let bridge = self.clone();
+        move |node| {
+            let link = bridge.start(node)?;
+            let _ = bridge.link.set(link.clone());
+            Ok(BridgeHandle(link))
+        }
+    }
+
+    /// The bridge's condition now.
+    pub fn health(&self) -> Health {
+        self.health.snapshot()
+    }
+
+    /// How many invokes wait for a response from elsewhere.
+    pub fn pending(&self) -> usize {
+        self.link.get().map_or(0, |link| link.pending.len())
+    }
+
+    fn start(&self, node: BridgeLink) -> Result<Arc<Link>, MqttError> {
+        let instance = node.instance_id();
+        let (main, main_loop) = AsyncClient::new(
+            connection::options(&self.config, instance, Conn::Main),
+            REQUEST_CAPACITY,
+        );
+        let (commands, commands_loop) = AsyncClient::new(
+            connection::options(&self.config, instance, Conn::Commands),
+            REQUEST_CAPACITY,
+        );
+        let subscriptions = node.subscriptions();
+        let command_keys = node.commands();
+        let link = Arc::new(Link {
+            main_filters: main_filters(&self.prefix, &node, &subscriptions)?,
+            command_filters: command_filters(&self.prefix, &node, &command_keys)?,
+            node,
+            config: self.config.clone(),
+            prefix: self.prefix.clone(),
+            limits: Limits {
+                max_size: self.config.max_packet_size as usize,
+            },
+            main,
+            commands,
+            pending: DashMap::new(),
+            subscriptions,
+            command_keys,
+            queue: Mutex::new(VecDeque::new()),
+            health: self.health.clone(),
+            main_ended: Notify::new(),
+            commands_ended: Notify::new(),
+            incoming: Notify::new(),
+        });
+        // PURISTA's `info*` notices, published like events (they wait for the connection).
+        if let Some(mut info) = link.node.info_messages() {
+            let handle = BridgeHandle(link.clone());
+            actix::spawn(async move {
+                while let Some(envelope) = info.recv().await {
+                    tributary::Bridge::publish(&handle, envelope);
+                }
+            });
+        }
+        let backoff = Backoff::new(self.config.backoff_min(), self.config.backoff_max());
+        let actor_link = link.clone();
+        BridgeActor::create(move |ctx| {
+            ctx.add_stream(connection::poll_stream(
+                main_loop,
+                Conn::Main,
+                backoff.clone(),
+            ));
+            ctx.add_stream(connection::poll_stream(
+                commands_loop,
+                Conn::Commands,
+                backoff,
+            ));
+            BridgeActor {
+                link: actor_link,
+                dedup: Dedup::new(16_384),
+            }
+        });
+        Ok(link)
+    }
+}
+
+/// A subscription filter with its identifier.
+struct Subscription {
+    filter: String,
+    id: usize,
+    shared: bool,
+}
+
+fn main_filters(
+    prefix: &TopicPrefix,
+    node: &BridgeLink,
+    subscriptions: &[LocalSubscription],
+) -> Result<Vec<Subscription>, MqttError> {
+    let mut filters = vec![Subscription {
+        filter: topic::response_filter(prefix, &node.instance_id()),
+        id: RESPONSES,
+        shared: false,
+    }];
+    for (i, sub) in subscriptions.iter().enumerate() {
+        let group = (!sub.every_instance).then(|| {
+            topic::share_group(
+                &sub.subscriber.service_name,
+                &sub.subscriber.service_version,
+                &sub.subscriber.service_target,
+            )
+        });
+        let shared = group.is_some();
+        filters.push(Subscription {
+            filter: topic::event_filter(prefix, &EventFilterSpec::from_filter(&sub.filter, group))?,
+            id: FIRST_EVENT + i,
+            shared,
+        });
+    }
+    Ok(filters)
+}
+
+fn command_filters(
+    prefix: &TopicPrefix,
+    node: &BridgeLink,
+    keys: &[CommandKey],
+) -> Result<Vec<Subscription>, MqttError> {
+    let instance = node.instance_id();
+    let mut filters = Vec::with_capacity(keys.len() * 2);
+    for key in keys {
+        let group = topic::command_share_group(&key.service, &key.version);
+        filters.push(Subscription {
+            filter: topic::command_filter_shared(
+                prefix,
+                &group,
+                &key.service,
+                &key.version,
+                &key.command,
+            )?,
+            id: 1,
+            shared: true,
+        });
+        filters.push(Subscription {
+            filter: topic::command_filter_instance(
+                prefix,
+                &instance,
+                &key.service,
+                &key.version,
+                &key.command,
+            )?,
+            id: 1,
+            shared: false,
+        });
+    }
+    Ok(filters)
+}
+
+/// A message ready to publish.
+struct Outbound {
+    topic: String,
+    payload: Vec<u8>,
+    properties: PublishProperties,
+}
+
+/// The bridge's state, shared by the node's handle and the actor.
+pub(crate) struct Link {
+    node: BridgeLink,
+    config: MqttConfig,
+    prefix: TopicPrefix,
+    limits: Limits,
+    /// The durable session's client: subscribes events and responses, publishes everything.
+    main: AsyncClient,
+    /// The command session's client.
+    commands: AsyncClient,
+    /// Invokes waiting for their response, by correlation id.
+    pending: DashMap<String, oneshot::Sender<Result<Value, CommandError>>>,
+    subscriptions: Vec<LocalSubscription>,
+    command_keys: Vec<CommandKey>,
+    main_filters: Vec<Subscription>,
+    command_filters: Vec<Subscription>,
+    /// Events that wait for the broker while it is unreachable.
+    queue: Mutex<VecDeque<Outbound>>,
+    health: Arc<HealthState>,
+    main_ended: Notify,
+    commands_ended: Notify,
+    /// Woken by every incoming message, so a drain can tell when things go quiet.
+    incoming: Notify,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("node", &self.node.instance_id())
+            .finish()
+    }
+}
+
+fn unavailable(message: impl Into<String>) -> CommandError {
+    let mut err = CommandError::new(Status::SERVICE_UNAVAILABLE, message);
+    err.handled = false;
+    err
+}
+
+impl Link {
+    /// Encodes and addresses an envelope.
+    fn outbound(&self, envelope: &Envelope, expiry: Expiry) -> Result<Outbound, MqttError> {
+        let topic = topic::publish_topic(&self.prefix, envelope)?;
+        let payload = self.config.codec.encode(envelope, &self.limits)?;
+        let properties =
+            properties::publish_properties(envelope, self.config.codec.content_type(), expiry);
+        Ok(Outbound {
+            topic,
+            payload,
+            properties,
+        })
+    }
+
+    fn event_expiry(&self) -> Expiry {
+        Expiry::from_secs(self.config.event_expiry_secs)
+    }
+
+    /// Hands a message to rumqttc without waiting: a full request channel is an error, not
+    /// a stall.
+    fn send(&self, outbound: Outbound) -> Result<(), MqttError> {
+        self.main
+            .try_publish_with_properties(
+                outbound.topic,
+                QoS::AtLeastOnce,
+                false,
+                outbound.payload,
+                outbound.properties,
+            )
+            .map_err(|_| MqttError::Busy)
+    }
+
+    /// Publishes a response (or any message) now, logging what cannot be sent.
+    fn respond(&self, envelope: &Envelope) {
+        if let Err(err) = self
+            .outbound(envelope, self.event_expiry())
+            .and_then(|o| self.send(o))
+        {
+            tracing::warn!(cause = %err, message_type = %envelope.message_type, "response not sent");
+        }
+    }
+
+    /// Queues an event while the broker is unreachable; the oldest go first when full.
+    fn enqueue(&self, outbound: Outbound) {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if queue.len() >= self.config.event_queue.max(1) {
+            queue.pop_front();
+            bump(&self.health.events_dropped);
+            tracing::warn!(
+                capacity = self.config.event_queue,
+                "event queue full while disconnected: oldest event dropped"
+            );
+        }
+        queue.push_back(outbound);
+    }
+
+    /// Sends the events that waited for the connection.
+    fn flush(&self) {
+        let waiting: Vec<Outbound> = self
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+            .collect();
+        for (i, outbound) in waiting.into_iter().enumerate() {
+            if self.send(outbound).is_err() {
+                tracing::warn!(
+                    left = i,
+                    "request channel full while flushing queued events"
+                );
+                break;
+            }
+        }
+    }
+
+    fn subscribe(&self, conn: Conn) {
+        let (client, filters) = match conn {
+            Conn::Main => (&self.main, &self.main_filters),
+            Conn::Commands => (&self.commands, &self.command_filters),
+        };
+        for sub in filters {
+            let filter = Filter {
+                path: sub.filter.clone(),
+                qos: QoS::AtLeastOnce,
+                nolocal: false,
+                preserve_retain: false,
+                retain_forward_rule: RetainForwardRule::OnNewSubscribe,
+            };
+            let properties = SubscribeProperties {
+                id: Some(sub.id),
+                user_properties: Vec::new(),
+            };
+            if client
+                .try_subscribe_many_with_properties([filter], properties)
+                .is_err()
+            {
+                tracing::warn!(filter = %sub.filter, "subscribe not queued: request channel full");
+            }
+        }
+    }
+
+    fn fail_pending(&self, why: &str) {
+        let keys: Vec<String> = self.pending.iter().map(|e| e.key().clone()).collect();
+        for key in keys {
+            if let Some((_, reply)) = self.pending.remove(&key) {
+                let _ = reply.send(Err(unavailable(why)));
+            }
+        }
+    }
+
+    /// Waits until no message has arrived for a moment, at most `limit`.
+    async fn quiet(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while tokio::time::timeout_at(deadline, async {
+            tokio::time::timeout(Duration::from_millis(200), self.incoming.notified())
+                .await
+                .is_ok()
+        })
+        .await
+        .unwrap_or(false)
+        {}
+    }
+
+    /// Connects once more with a clean start and no expiry, which discards the durable
+    /// session, then disconnects: the broker keeps nothing for an instance that left on
+    /// purpose.
+    async fn end_session(&self) {
+        let options = connection::end_session_options(&self.config, self.node.instance_id());
+        let (client, mut eventloop) = AsyncClient::new(options, 10);
+        let ended = async {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        let _ = client.try_disconnect();
+                    }
+                    Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), ended).await;
+    }
+}
+
+/// The bridge as the node holds it.
+#[derive(Debug, Clone)]
+pub struct BridgeHandle(Arc<Link>);
+
+/// Removes a pending invoke when its caller stops waiting, whatever the reason.
+struct PendingGuard {
+    link: Arc<Link>,
+    correlation_id: String,
+}
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        self.link.pending.remove(&self.correlation_id);
+    }
+}
+
+impl tributary::Bridge for BridgeHandle {
+    fn invoke(
+        &self,
+        command: Envelope,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Result<Value, CommandError>> {
+        let link = self.0.clone();
+        Box::pin(async move {
+            if !link.health.is_connected(Conn::Main) {
+                return Err(unavailable("not connected to the broker"));
+            }
+            let Some(correlation_id) = command.correlation_id.clone() else {
+                return Err(CommandError::new(
+                    Status::BAD_REQUEST,
+                    "command without correlation id",
+                ));
+            };
+            // The broker drops a command nobody took in time: its expiry is the timeout.
+            let outbound = link
+                .outbound(&command, Expiry::from_timeout(timeout))
+                .map_err(MqttError::into_command_error)?;
+            let (reply, response) = oneshot::channel();
+            link.pending.insert(correlation_id.clone(), reply);
+            let _guard = PendingGuard {
+                link: link.clone(),
+                correlation_id,
+            };
+            link.send(outbound)
+                .map_err(|err| err.into_command_error())?;
+            match tokio::time::timeout(timeout, response).await {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(_)) => Err(unavailable("bridge closed")),
+                Err(_) => Err(CommandError {
+                    status: Status::GATEWAY_TIMEOUT,
+                    message: format!("invocation timed out after {} ms", timeout.as_millis()),
+                    data: None,
+                    handled: false,
+                }),
+            }
+        })
+    }
+
+    fn publish(&self, event: Envelope) {
+        let link = &self.0;
+        let outbound = match link.outbound(&event, link.event_expiry()) {
+            Ok(outbound) => outbound,
+            Err(err) => {
+                tracing::warn!(cause = %err, event = ?event.event_name, "event not published");
+                return;
+            }
+        };
+        if !link.health.is_connected(Conn::Main) {
+            link.enqueue(outbound);
+        } else if link.send(outbound).is_err() {
+            tracing::warn!(event = ?event.event_name, "request channel full: event dropped");
+            bump(&link.health.events_dropped);
+        }
+    }
+
+    fn leave(&self) -> BoxFuture<'static, ()> {
+        let link = self.0.clone();
+        Box::pin(async move {
+            // Commands: the clean session leaves its share groups as it disconnects.
+            let ended = link.commands_ended.notified();
+            if link.commands.try_disconnect().is_ok() {
+                let _ = tokio::time::timeout(Duration::from_secs(2), ended).await;
+            }
+            // Events: leave the shared groups, then take in what was queued for us.
+            for sub in link.main_filters.iter().filter(|s| s.shared) {
+                let _ = link.main.try_unsubscribe(sub.filter.clone());
+            }
+            link.quiet(Duration::from_millis(link.config.drain_ms))
+                .await;
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'static, ()> {
+        let link = self.0.clone();
+        Box::pin(async move {
+            if link.health.is_connected(Conn::Main) {
+                link.flush();
+            }
+            let ended = link.main_ended.notified();
+            if link.main.try_disconnect().is_ok() {
+                let _ = tokio::time::timeout(Duration::from_secs(2), ended).await;
+            }
+            link.end_session().await;
+            link.fail_pending("bridge closed");
+        })
+    }
+}
+
+/// Owns the two event loops as streams and routes what arrives.
+struct BridgeActor {
+    link: Arc<Link>,
+    dedup: Dedup,
+}
+
+impl Actor for BridgeActor {
+    type Context = Context<Self>;
+}
+
+impl StreamHandler<Polled> for BridgeActor {
+    fn handle(&mut self, (conn, polled): Polled, _: &mut Context<Self>) {
+        let link = &self.link;
+        match polled {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                link.health.connected(conn);
+                tracing::info!(
+                    connection = conn.name(),
+                    session_present = ack.session_present,
+                    "connected to the broker"
+                );
+                // Every filter, every time: mosquitto 2.0.11 loses `$share` subscriptions
+                // across a restart while it reports the session present.
+                link.subscribe(conn);
+                if conn == Conn::Main {
+                    link.flush();
+                    link.node.connected("mqtt");
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(publish))) => {
+                link.incoming.notify_waiters();
+                self.inbound(conn, publish);
+            }
+            Ok(Event::Incoming(Packet::PubAck(ack)))
+                if ack.reason == PubAckReason::NoMatchingSubscribers =>
+            {
+                bump(&link.health.no_subscribers);
+            }
+            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => {
+                link.health.closed(conn);
+                match conn {
+                    Conn::Main => link.main_ended.notify_waiters(),
+                    Conn::Commands => link.commands_ended.notify_waiters(),
+                }
+            }
+            Ok(_) => {}
+            Err(err) => {
+                if link.health.failed(conn, err.to_string()) {
+                    tracing::warn!(connection = conn.name(), cause = %err, "lost the broker; reconnecting with backoff");
+                    if conn == Conn::Main {
+                        link.node.disconnected("mqtt", err.to_string());
+                    }
+                } else {
+                    tracing::debug!(connection = conn.name(), cause = %err, "connection attempt failed");
+                }
+            }
+        }
+    }
+
+    fn finished(&mut self, _: &mut Context<Self>) {
+        // One connection closed on purpose; the other goes on.
+    }
+}
+
+impl BridgeActor {
+    fn decode(&self, publish: &Publish) -> Option<Envelope> {
+        let link = &self.link;
+        let codec = publish
+            .properties
+            .as_ref()
+            .and_then(|p| p.content_type.as_deref())
+            .and_then(Codec::from_content_type)
+            .unwrap_or(Codec::Json);
+        match codec.decode(&publish.payload, &link.limits) {
+            Ok(envelope) => Some(envelope),
+            Err(err) => {
+                bump(&link.health.undecodable);
+                tracing::warn!(cause = %err, topic = %String::from_utf8_lossy(&publish.topic), "undecodable message dropped");
+                None
+            }
+        }
+    }
+
+    fn inbound(&mut self, conn: Conn, publish: Publish) {
+        let Some(envelope) = self.decode(&publish) else {
+            return;
+        };
+        match conn {
+            Conn::Commands => self.command(publish, envelope),
+            Conn::Main => {
+                let ids = publish
+                    .properties
+                    .as_ref()
+                    .map(|p| p.subscription_identifiers.clone())
+                    .unwrap_or_default();
+                for id in ids {
+                    if id == RESPONSES {
+                        self.response(&publish, &envelope);
+                    } else if let Some(sub) = self.link.subscriptions.get(id - FIRST_EVENT) {
+                        self.event(id, sub.clone(), &envelope);
+                    }
+                }
+            }
+        }
+    }
+
+    fn command(&mut self, publish: Publish, command: Envelope) {
+        let link = self.link.clone();
+        let own = link.node.instance_id().to_string();
+        let for_us = command.message_type == MessageType::Command
+            && command.sender.instance_id.as_deref() != Some(own.as_str())
+            && link.command_keys.iter().any(|key| {
+                topic::command_is_for(&command, &key.service, &key.version, &key.command)
+            })
+            && command
+                .receiver
+                .as_ref()
+                .and_then(|r| r.instance_id.as_deref())
+                .is_none_or(|instance| instance == own);
+        if !for_us {
+            bump(&link.health.misaddressed);
+            return;
+        }
+        if !self.dedup.first_time(&command.id) {
+            bump(&link.health.duplicates);
+            return;
+        }
+        let timeout = publish
+            .properties
+            .as_ref()
+            .and_then(|p| p.message_expiry_interval)
+            .map_or(tributary::DEFAULT_TIMEOUT, |secs| {
+                Duration::from_secs(u64::from(secs.max(1)))
+            });
+        actix::spawn(async move {
+            let response = link.node.handle_command(&command, timeout).await;
+            link.respond(&response);
+        });
+    }
+
+    fn response(&mut self, publish: &Publish, response: &Envelope) {
+        let link = &self.link;
+        let outcome = match response.message_type {
+            MessageType::CommandSuccessResponse => {
+                Ok(response.payload.clone().unwrap_or(Value::Null))
+            }
+            MessageType::CommandErrorResponse => match response.error_payload() {
+                Ok(error) => Err(CommandError {
+                    status: Status(error.status),
+                    message: error.message,
+                    data: error.data,
+                    handled: response.is_handled_error.unwrap_or(false),
+                }),
+                Err(err) => Err(CommandError {
+                    status: Status::INTERNAL_SERVER_ERROR,
+                    message: err.to_string(),
+                    data: None,
+                    handled: false,
+                }),
+            },
+            // Anything else addressed to this instance is not a response.
+            _ => return,
+        };
+        let properties = publish.properties.clone().unwrap_or_default();
+        let Some(correlation_id) = properties::correlation_id(&properties, response) else {
+            bump(&link.health.misaddressed);
+            return;
+        };
+        match link.pending.remove(&correlation_id) {
+            Some((_, reply)) => {
+                let _ = reply.send(outcome);
+            }
+            // A success event of a command this node ran for itself: the event, not a reply.
+            None if response.event_name.is_some() => {}
+            None => {
+                bump(&link.health.late_responses);
+                tracing::warn!(
+                    correlation_id,
+                    "late response dropped: its caller stopped waiting"
+                );
+            }
+        }
+    }
+
+    fn event(&mut self, id: usize, sub: LocalSubscription, event: &Envelope) {
+        if !self.dedup.first_time(&format!("{id}:{}", event.id)) {
+            bump(&self.link.health.duplicates);
+            return;
+        }
+        match self.link.node.deliver_event(&sub.subscriber, event) {
+            Ok(0) => bump(&self.link.health.misaddressed),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(cause = %err, "event not delivered"),
+        }
+    }
+}
