@@ -11,28 +11,26 @@ use actix::prelude::*;
 use dashmap::DashMap;
 use futures_util::future::BoxFuture;
 use rumqttc::v5::mqttbytes::v5::{
-    Filter, Packet, PubAckReason, Publish, PublishProperties, RetainForwardRule,
-    SubscribeProperties,
+    Filter, Packet, PublishProperties, RetainForwardRule, SubscribeProperties,
 };
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event};
 use serde_json::Value;
 use tokio::sync::{oneshot, Notify};
-use tributary::codec::{Codec, Limits};
-use tributary::envelope::{Envelope, MessageType};
+use tributary::codec::Limits;
+use tributary::envelope::Envelope;
 use tributary::{BridgeLink, CommandError, CommandKey, LocalSubscription, Status};
 
 use crate::config::MqttConfig;
-use crate::connection::{self, Backoff, Conn, Polled};
-use crate::dedup::Dedup;
+use crate::connection::{self, Backoff, Conn};
 use crate::health::{bump, Health, HealthState};
 use crate::properties::{self, Expiry};
 use crate::topic::{self, EventFilterSpec, TopicPrefix};
 use crate::MqttError;
 
 /// The subscription identifier of the response filter; event subscriptions follow.
-const RESPONSES: usize = 1;
-const FIRST_EVENT: usize = 2;
+pub(crate) const RESPONSES: usize = 1;
+pub(crate) const FIRST_EVENT: usize = 2;
 /// How many requests each rumqttc client buffers before `try_publish` refuses.
 const REQUEST_CAPACITY: usize = 10_000;
 
@@ -146,7 +144,7 @@ impl MqttBridge {
         }
         let backoff = Backoff::new(self.config.backoff_min(), self.config.backoff_max());
         let actor_link = link.clone();
-        BridgeActor::create(move |ctx| {
+        crate::actor::BridgeActor::create(move |ctx| {
             ctx.add_stream(connection::poll_stream(
                 main_loop,
                 Conn::Main,
@@ -157,10 +155,7 @@ impl MqttBridge {
                 Conn::Commands,
                 backoff,
             ));
-            BridgeActor {
-                link: actor_link,
-                dedup: Dedup::new(16_384),
-            }
+            crate::actor::BridgeActor::new(actor_link)
         });
         Ok(link)
     }
@@ -245,27 +240,27 @@ struct Outbound {
 
 /// The bridge's state, shared by the node's handle and the actor.
 pub(crate) struct Link {
-    node: BridgeLink,
-    config: MqttConfig,
-    prefix: TopicPrefix,
-    limits: Limits,
+    pub(crate) node: BridgeLink,
+    pub(crate) config: MqttConfig,
+    pub(crate) prefix: TopicPrefix,
+    pub(crate) limits: Limits,
     /// The durable session's client: subscribes events and responses, publishes everything.
-    main: AsyncClient,
+    pub(crate) main: AsyncClient,
     /// The command session's client.
-    commands: AsyncClient,
+    pub(crate) commands: AsyncClient,
     /// Invokes waiting for their response, by correlation id.
-    pending: DashMap<String, oneshot::Sender<Result<Value, CommandError>>>,
-    subscriptions: Vec<LocalSubscription>,
-    command_keys: Vec<CommandKey>,
+    pub(crate) pending: DashMap<String, oneshot::Sender<Result<Value, CommandError>>>,
+    pub(crate) subscriptions: Vec<LocalSubscription>,
+    pub(crate) command_keys: Vec<CommandKey>,
     main_filters: Vec<Subscription>,
     command_filters: Vec<Subscription>,
     /// Events that wait for the broker while it is unreachable.
     queue: Mutex<VecDeque<Outbound>>,
-    health: Arc<HealthState>,
-    main_ended: Notify,
-    commands_ended: Notify,
+    pub(crate) health: Arc<HealthState>,
+    pub(crate) main_ended: Notify,
+    pub(crate) commands_ended: Notify,
     /// Woken by every incoming message, so a drain can tell when things go quiet.
-    incoming: Notify,
+    pub(crate) incoming: Notify,
 }
 
 impl std::fmt::Debug for Link {
@@ -314,12 +309,10 @@ impl Link {
             .map_err(|_| MqttError::Busy)
     }
 
-    /// Publishes a response (or any message) now, logging what cannot be sent.
-    fn respond(&self, envelope: &Envelope) {
-        if let Err(err) = self
-            .outbound(envelope, self.event_expiry())
-            .and_then(|o| self.send(o))
-        {
+    /// Publishes a response now, logging what cannot be sent. It expires when its caller
+    /// stops waiting (the command's own expiry), should the caller be away.
+    pub(crate) fn respond(&self, envelope: &Envelope, expiry: Expiry) {
+        if let Err(err) = self.outbound(envelope, expiry).and_then(|o| self.send(o)) {
             tracing::warn!(cause = %err, message_type = %envelope.message_type, "response not sent");
         }
     }
@@ -339,7 +332,7 @@ impl Link {
     }
 
     /// Sends the events that waited for the connection.
-    fn flush(&self) {
+    pub(crate) fn flush(&self) {
         let waiting: Vec<Outbound> = self
             .queue
             .lock()
@@ -357,7 +350,7 @@ impl Link {
         }
     }
 
-    fn subscribe(&self, conn: Conn) {
+    pub(crate) fn subscribe(&self, conn: Conn) {
         let (client, filters) = match conn {
             Conn::Main => (&self.main, &self.main_filters),
             Conn::Commands => (&self.commands, &self.command_filters),
@@ -531,202 +524,5 @@ impl tributary::Bridge for BridgeHandle {
             link.end_session().await;
             link.fail_pending("bridge closed");
         })
-    }
-}
-
-/// Owns the two event loops as streams and routes what arrives.
-struct BridgeActor {
-    link: Arc<Link>,
-    dedup: Dedup,
-}
-
-impl Actor for BridgeActor {
-    type Context = Context<Self>;
-}
-
-impl StreamHandler<Polled> for BridgeActor {
-    fn handle(&mut self, (conn, polled): Polled, _: &mut Context<Self>) {
-        let link = &self.link;
-        match polled {
-            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                link.health.connected(conn);
-                tracing::info!(
-                    connection = conn.name(),
-                    session_present = ack.session_present,
-                    "connected to the broker"
-                );
-                // Every filter, every time: mosquitto 2.0.11 loses `$share` subscriptions
-                // across a restart while it reports the session present.
-                link.subscribe(conn);
-                if conn == Conn::Main {
-                    link.flush();
-                    link.node.connected("mqtt");
-                }
-            }
-            Ok(Event::Incoming(Packet::Publish(publish))) => {
-                link.incoming.notify_waiters();
-                self.inbound(conn, publish);
-            }
-            Ok(Event::Incoming(Packet::PubAck(ack)))
-                if ack.reason == PubAckReason::NoMatchingSubscribers =>
-            {
-                bump(&link.health.no_subscribers);
-            }
-            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => {
-                link.health.closed(conn);
-                match conn {
-                    Conn::Main => link.main_ended.notify_waiters(),
-                    Conn::Commands => link.commands_ended.notify_waiters(),
-                }
-            }
-            Ok(_) => {}
-            Err(err) => {
-                if link.health.failed(conn, err.to_string()) {
-                    tracing::warn!(connection = conn.name(), cause = %err, "lost the broker; reconnecting with backoff");
-                    if conn == Conn::Main {
-                        link.node.disconnected("mqtt", err.to_string());
-                    }
-                } else {
-                    tracing::debug!(connection = conn.name(), cause = %err, "connection attempt failed");
-                }
-            }
-        }
-    }
-
-    fn finished(&mut self, _: &mut Context<Self>) {
-        // One connection closed on purpose; the other goes on.
-    }
-}
-
-impl BridgeActor {
-    fn decode(&self, publish: &Publish) -> Option<Envelope> {
-        let link = &self.link;
-        let codec = publish
-            .properties
-            .as_ref()
-            .and_then(|p| p.content_type.as_deref())
-            .and_then(Codec::from_content_type)
-            .unwrap_or(Codec::Json);
-        match codec.decode(&publish.payload, &link.limits) {
-            Ok(envelope) => Some(envelope),
-            Err(err) => {
-                bump(&link.health.undecodable);
-                tracing::warn!(cause = %err, topic = %String::from_utf8_lossy(&publish.topic), "undecodable message dropped");
-                None
-            }
-        }
-    }
-
-    fn inbound(&mut self, conn: Conn, publish: Publish) {
-        let Some(envelope) = self.decode(&publish) else {
-            return;
-        };
-        match conn {
-            Conn::Commands => self.command(publish, envelope),
-            Conn::Main => {
-                let ids = publish
-                    .properties
-                    .as_ref()
-                    .map(|p| p.subscription_identifiers.clone())
-                    .unwrap_or_default();
-                for id in ids {
-                    if id == RESPONSES {
-                        self.response(&publish, &envelope);
-                    } else if let Some(sub) = self.link.subscriptions.get(id - FIRST_EVENT) {
-                        self.event(id, sub.clone(), &envelope);
-                    }
-                }
-            }
-        }
-    }
-
-    fn command(&mut self, publish: Publish, command: Envelope) {
-        let link = self.link.clone();
-        let own = link.node.instance_id().to_string();
-        let for_us = command.message_type == MessageType::Command
-            && command.sender.instance_id.as_deref() != Some(own.as_str())
-            && link.command_keys.iter().any(|key| {
-                topic::command_is_for(&command, &key.service, &key.version, &key.command)
-            })
-            && command
-                .receiver
-                .as_ref()
-                .and_then(|r| r.instance_id.as_deref())
-                .is_none_or(|instance| instance == own);
-        if !for_us {
-            bump(&link.health.misaddressed);
-            return;
-        }
-        if !self.dedup.first_time(&command.id) {
-            bump(&link.health.duplicates);
-            return;
-        }
-        let timeout = publish
-            .properties
-            .as_ref()
-            .and_then(|p| p.message_expiry_interval)
-            .map_or(tributary::DEFAULT_TIMEOUT, |secs| {
-                Duration::from_secs(u64::from(secs.max(1)))
-            });
-        actix::spawn(async move {
-            let response = link.node.handle_command(&command, timeout).await;
-            link.respond(&response);
-        });
-    }
-
-    fn response(&mut self, publish: &Publish, response: &Envelope) {
-        let link = &self.link;
-        let outcome = match response.message_type {
-            MessageType::CommandSuccessResponse => {
-                Ok(response.payload.clone().unwrap_or(Value::Null))
-            }
-            MessageType::CommandErrorResponse => match response.error_payload() {
-                Ok(error) => Err(CommandError {
-                    status: Status(error.status),
-                    message: error.message,
-                    data: error.data,
-                    handled: response.is_handled_error.unwrap_or(false),
-                }),
-                Err(err) => Err(CommandError {
-                    status: Status::INTERNAL_SERVER_ERROR,
-                    message: err.to_string(),
-                    data: None,
-                    handled: false,
-                }),
-            },
-            // Anything else addressed to this instance is not a response.
-            _ => return,
-        };
-        let properties = publish.properties.clone().unwrap_or_default();
-        let Some(correlation_id) = properties::correlation_id(&properties, response) else {
-            bump(&link.health.misaddressed);
-            return;
-        };
-        match link.pending.remove(&correlation_id) {
-            Some((_, reply)) => {
-                let _ = reply.send(outcome);
-            }
-            // A success event of a command this node ran for itself: the event, not a reply.
-            None if response.event_name.is_some() => {}
-            None => {
-                bump(&link.health.late_responses);
-                tracing::warn!(
-                    correlation_id,
-                    "late response dropped: its caller stopped waiting"
-                );
-            }
-        }
-    }
-
-    fn event(&mut self, id: usize, sub: LocalSubscription, event: &Envelope) {
-        if !self.dedup.first_time(&format!("{id}:{}", event.id)) {
-            bump(&self.link.health.duplicates);
-            return;
-        }
-        match self.link.node.deliver_event(&sub.subscriber, event) {
-            Ok(0) => bump(&self.link.health.misaddressed),
-            Ok(_) => {}
-            Err(err) => tracing::warn!(cause = %err, "event not delivered"),
-        }
     }
 }

@@ -1,12 +1,15 @@
-//! The MQTT v5 bridge of Tributary, wire-compatible with PURISTA's MQTT bridge.
+#![doc = include_str!("../README.md")]
 //!
-//! [`topic`] maps envelopes to PURISTA's 13-level topics and builds the subscription
-//! filters; [`properties`] maps envelopes to MQTT v5 publish properties and back. `config`
-//! holds the bridge's options and `node_config` a node's deployment read from a file and the
-//! environment. `connection` makes the two MQTT sessions and polls them with backoff; `bridge`
-//! is the actor that owns them, sends what the node gives it and routes what arrives;
-//! `health` is what it knows of itself; `dedup` drops QoS 1 redeliveries.
+//! # Layout
+//!
+//! [`topic`] and [`properties`] are the wire mapping. `config` holds the bridge's options and
+//! `node_config` a node's deployment read from a file and the environment. `connection` makes
+//! the two MQTT sessions and polls them with backoff; `bridge` is what the node calls (send a
+//! command, publish an event, leave, close) and `actor` owns the sessions and routes what
+//! arrives; `health` is what the bridge knows of itself; `dedup` drops QoS 1 redeliveries.
+#![forbid(unsafe_code)]
 
+mod actor;
 mod bridge;
 mod config;
 mod connection;
