@@ -134,10 +134,13 @@ impl<E: EventContract> Delivery<E> {
     /// A client that speaks as the subscribing service and carries the event's trace,
     /// principal and tenant forward.
     pub fn client(&self) -> Client {
-        Client::new(
-            self.shared.clone(),
-            CallContext::within(&self.meta, self.subscriber.clone()),
-        )
+        // On this node's instance, as every other client speaks: a bridge refuses to publish
+        // an event whose sender names no instance.
+        let me = self
+            .subscriber
+            .clone()
+            .on_instance(self.shared.instance_id);
+        Client::new(self.shared.clone(), CallContext::within(&self.meta, me))
     }
 }
 

@@ -125,8 +125,14 @@ impl BridgeActor {
                 for id in ids {
                     if id == RESPONSES {
                         self.response(&publish, &envelope);
-                    } else if let Some(sub) = self.link.subscriptions.get(id - FIRST_EVENT) {
-                        self.event(id, sub.clone(), &envelope);
+                    } else {
+                        let link = self.link.clone();
+                        let targets = link.event_routes.get(id.wrapping_sub(FIRST_EVENT));
+                        for &index in targets.into_iter().flatten() {
+                            if let Some(sub) = link.subscriptions.get(index) {
+                                self.event(index, sub, &envelope);
+                            }
+                        }
                     }
                 }
             }
@@ -211,8 +217,8 @@ impl BridgeActor {
         }
     }
 
-    fn event(&mut self, id: usize, sub: LocalSubscription, event: &Envelope) {
-        if !self.dedup.first_time(&format!("{id}:{}", event.id)) {
+    fn event(&mut self, index: usize, sub: &LocalSubscription, event: &Envelope) {
+        if !self.dedup.first_time(&format!("{index}:{}", event.id)) {
             bump(&self.link.health.duplicates);
             return;
         }

@@ -113,8 +113,10 @@ impl MqttBridge {
         );
         let subscriptions = node.subscriptions();
         let command_keys = node.commands();
+        let (main_filters, event_routes) = main_filters(&self.prefix, &node, &subscriptions)?;
         let link = Arc::new(Link {
-            main_filters: main_filters(&self.prefix, &node, &subscriptions)?,
+            main_filters,
+            event_routes,
             command_filters: command_filters(&self.prefix, &node, &command_keys)?,
             node,
             config: self.config.clone(),
@@ -168,16 +170,21 @@ struct Subscription {
     shared: bool,
 }
 
+/// The main session's filters: responses, then one filter per distinct event filter. Local
+/// subscriptions whose filters are the same string (two every-instance subscriptions to one
+/// event, say) share one MQTT subscription, since a session holds a filter only once; the
+/// returned routes list, per event subscription identifier, the local subscriptions it feeds.
 fn main_filters(
     prefix: &TopicPrefix,
     node: &BridgeLink,
     subscriptions: &[LocalSubscription],
-) -> Result<Vec<Subscription>, MqttError> {
+) -> Result<(Vec<Subscription>, Vec<Vec<usize>>), MqttError> {
     let mut filters = vec![Subscription {
         filter: topic::response_filter(prefix, &node.instance_id()),
         id: RESPONSES,
         shared: false,
     }];
+    let mut routes: Vec<Vec<usize>> = Vec::new();
     for (i, sub) in subscriptions.iter().enumerate() {
         let group = (!sub.every_instance).then(|| {
             topic::share_group(
@@ -187,13 +194,21 @@ fn main_filters(
             )
         });
         let shared = group.is_some();
-        filters.push(Subscription {
-            filter: topic::event_filter(prefix, &EventFilterSpec::from_filter(&sub.filter, group))?,
-            id: FIRST_EVENT + i,
-            shared,
-        });
+        let filter =
+            topic::event_filter(prefix, &EventFilterSpec::from_filter(&sub.filter, group))?;
+        match filters.iter().position(|f| f.filter == filter) {
+            Some(existing) => routes[filters[existing].id - FIRST_EVENT].push(i),
+            None => {
+                filters.push(Subscription {
+                    filter,
+                    id: FIRST_EVENT + routes.len(),
+                    shared,
+                });
+                routes.push(vec![i]);
+            }
+        }
     }
-    Ok(filters)
+    Ok((filters, routes))
 }
 
 fn command_filters(
@@ -251,6 +266,8 @@ pub(crate) struct Link {
     /// Invokes waiting for their response, by correlation id.
     pub(crate) pending: DashMap<String, oneshot::Sender<Result<Value, CommandError>>>,
     pub(crate) subscriptions: Vec<LocalSubscription>,
+    /// Per event subscription identifier (from `FIRST_EVENT`), the local subscriptions it feeds.
+    pub(crate) event_routes: Vec<Vec<usize>>,
     pub(crate) command_keys: Vec<CommandKey>,
     main_filters: Vec<Subscription>,
     command_filters: Vec<Subscription>,
