@@ -1,16 +1,24 @@
 //! The services the broker tests deploy, in this process or in `test-node` processes: small,
 //! and each answering with what the test needs to see (which node handled a command, what a
 //! subscriber received).
+//!
+//! `Echo`, `Peer` and `Recorder` run wherever [`graph`] is asked for them or for everything;
+//! `Probe`, which reports the trace, principal and tenant a message carried, runs only where
+//! it is named.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
+use tributary::codec::Codec;
 use tributary::{
-    CommandContract, CommandError, CommandResult, Delivery, Empty, EventContract, Invocation,
+    CommandContract, CommandError, CommandResult, Delivery, Empty, EventContract, Invocation, Node,
     NodeBuilder, Registrar, Service, ServiceSpec, Subscription,
 };
+use tributary_mqtt::{MqttBridge, MqttConfig};
+
+use crate::Mosquitto;
 
 /// What `Echo/1/echo` answers: the text, and which node handled it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,6 +84,44 @@ command!(
 command!(
     /// The numbers the recorder's subscriptions received, in order: (one instance, every instance).
     Seen, "Recorder", "seen", Empty, (Vec<u64>, Vec<u64>)
+);
+
+/// The context a message carried, as its handler saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallInfo {
+    /// The instance id of the node that handled it.
+    pub node: String,
+    /// The principal it acted for.
+    pub principal: Option<String>,
+    /// The tenant it belonged to.
+    pub tenant: Option<String>,
+    /// Its trace id.
+    pub trace: String,
+    /// The instance id of the node that sent it.
+    pub sender_node: Option<String>,
+}
+
+/// A `pinged` event as a `Probe` received it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeardPing {
+    /// The number it carried.
+    pub number: u64,
+    /// Its context.
+    pub context: CallInfo,
+}
+
+command!(
+    /// Answers with the context the command carried.
+    Who, "Probe", "who", Empty, CallInfo
+);
+command!(
+    /// Invokes `Probe/1/who` on the node whose instance id is the payload, within this
+    /// command's context, and answers with what it said.
+    WhoVia, "Probe", "via", String, CallInfo
+);
+command!(
+    /// The `pinged` events this probe received (every-instance subscription), in order.
+    Heard, "Probe", "heard", Empty, Vec<HeardPing>
 );
 
 /// `pinged`: the number a `ping` carried.
@@ -239,7 +285,81 @@ impl Handler<Invocation<Seen>> for RecorderService {
     }
 }
 
-/// Adds the services named in `services` (all of them if empty) to `builder`.
+fn call_info(node: String, meta: &tributary::Metadata) -> CallInfo {
+    CallInfo {
+        node,
+        principal: meta.principal_id().map(str::to_owned),
+        tenant: meta.tenant_id().map(str::to_owned),
+        trace: meta.trace_id().to_string(),
+        sender_node: meta.sender().instance_id.map(|i| i.to_string()),
+    }
+}
+
+/// Service `Probe`: reports the context of the commands and events it receives.
+#[derive(Debug, Default)]
+pub struct ProbeService {
+    heard: Vec<HeardPing>,
+}
+impl Actor for ProbeService {
+    type Context = Context<Self>;
+}
+impl Service for ProbeService {
+    const NAME: &'static str = "Probe";
+    const VERSION: &'static str = "1";
+    fn register(service: &mut Registrar<Self>) {
+        service
+            .command::<Who>()
+            .command::<WhoVia>()
+            .command::<Heard>()
+            .subscribe_with::<Pinged>(Subscription::to::<Pinged>().named("probe").every_instance());
+    }
+}
+
+impl Handler<Invocation<Who>> for ProbeService {
+    type Result = CommandResult<Who>;
+    fn handle(&mut self, call: Invocation<Who>, _: &mut Context<Self>) -> Self::Result {
+        Ok(call_info(
+            call.client().instance_id().to_string(),
+            call.meta(),
+        ))
+    }
+}
+
+impl Handler<Invocation<WhoVia>> for ProbeService {
+    type Result = ResponseFuture<CommandResult<WhoVia>>;
+    fn handle(&mut self, call: Invocation<WhoVia>, _: &mut Context<Self>) -> Self::Result {
+        let client = call.client();
+        let target = call.payload.parse::<tributary::InstanceId>();
+        Box::pin(async move {
+            let target = target.map_err(|e| CommandError::new(400, e.to_string()))?;
+            client
+                .invoke::<Who>(Empty {}, Empty {})
+                .on_instance(target)
+                .timeout(Duration::from_secs(5))
+                .await
+        })
+    }
+}
+
+impl Handler<Invocation<Heard>> for ProbeService {
+    type Result = CommandResult<Heard>;
+    fn handle(&mut self, _: Invocation<Heard>, _: &mut Context<Self>) -> Self::Result {
+        Ok(self.heard.clone())
+    }
+}
+
+impl Handler<Delivery<Pinged>> for ProbeService {
+    type Result = ();
+    fn handle(&mut self, delivery: Delivery<Pinged>, _: &mut Context<Self>) {
+        let node = delivery.client().instance_id().to_string();
+        self.heard.push(HeardPing {
+            number: *delivery.payload(),
+            context: call_info(node, delivery.meta()),
+        });
+    }
+}
+
+/// Adds the services named in `services` (all but `Probe` if empty) to `builder`.
 pub fn graph(
     builder: NodeBuilder,
     services: &[String],
@@ -256,5 +376,53 @@ pub fn graph(
     if runs("Recorder") {
         builder = builder.service_spec(ServiceSpec::new(move || RecorderService(received.clone())));
     }
+    if services.iter().any(|s| s == "Probe") {
+        builder = builder.service(ProbeService::default);
+    }
     builder
+}
+
+/// A node of the test graph in this process, bridged to a broker.
+#[derive(Debug)]
+pub struct BridgedNode {
+    /// The node.
+    pub node: Node,
+    /// Its bridge, for health and pending invokes.
+    pub bridge: MqttBridge,
+    /// What its `Recorder` received, if it runs one.
+    pub received: Arc<Mutex<Received>>,
+}
+
+impl BridgedNode {
+    /// Starts a node running `services` (see [`graph`]) bridged to `broker`, writing `codec`.
+    /// Call it inside an actix `System`.
+    pub fn start(
+        broker: &Mosquitto,
+        services: &[&str],
+        codec: Codec,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
+        let bridge = MqttBridge::new(MqttConfig::new(broker.host(), broker.port()).codec(codec))?;
+        let services: Vec<String> = services.iter().map(|s| s.to_string()).collect();
+        let received = Arc::new(Mutex::new(Received::default()));
+        let node = graph(Node::builder(), &services, received.clone())
+            .bridge(bridge.attach())
+            .start()?;
+        Ok(BridgedNode {
+            node,
+            bridge,
+            received,
+        })
+    }
+
+    /// Whether both of the bridge's sessions are connected.
+    pub fn connected(&self) -> bool {
+        let health = self.bridge.health();
+        health.ready
+    }
+
+    /// A copy of what its `Recorder` received: (one instance, every instance).
+    pub fn seen(&self) -> (Vec<u64>, Vec<u64>) {
+        let received = self.received.lock().unwrap_or_else(|e| e.into_inner());
+        (received.once.clone(), received.everywhere.clone())
+    }
 }

@@ -31,8 +31,8 @@ async fn a_command_and_an_event_cross_between_two_nodes() {
     assert!(
         eventually_async(Duration::from_secs(5), async || server_bridge
             .health()
-            .commands_connected
-            && caller_bridge.health().connected)
+            .ready
+            && caller_bridge.health().ready)
         .await
     );
 
@@ -85,7 +85,7 @@ async fn a_node_in_another_process_answers() {
     assert!(
         eventually_async(Duration::from_secs(5), async || caller_bridge
             .health()
-            .connected)
+            .ready)
         .await
     );
     let echoed = caller

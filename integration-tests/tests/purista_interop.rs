@@ -207,7 +207,7 @@ async fn bridged(broker: &Mosquitto, with_service: bool) -> (Node, MqttBridge) {
     assert!(
         eventually_async(Duration::from_secs(5), async || {
             let health = bridge.health();
-            health.connected && health.commands_connected
+            health.ready
         })
         .await
     );

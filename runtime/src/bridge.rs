@@ -119,9 +119,10 @@ impl BridgeLink {
         self.shared().ok().map(|s| s.info.subscribe())
     }
 
-    /// Whether the node takes new commands from elsewhere (it does not while it drains).
+    /// Whether the node still takes commands from elsewhere: until its instances stop, so
+    /// that commands routed here before the bridge left are answered.
     pub fn accepting(&self) -> bool {
-        self.shared().is_ok_and(|s| s.accepting())
+        self.shared().is_ok_and(|s| s.serving())
     }
 
     /// Runs a command that came from elsewhere on a local instance and returns the response
@@ -149,7 +150,7 @@ impl BridgeLink {
         );
         let responder = me(&key);
         let shared = match self.shared() {
-            Ok(shared) if shared.accepting() => shared,
+            Ok(shared) if shared.serving() => shared,
             _ => {
                 let err =
                     CommandError::unhandled(Status::SERVICE_UNAVAILABLE, "node is shutting down");

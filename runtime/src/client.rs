@@ -17,6 +17,11 @@ use crate::node::Shared;
 use crate::routing::{CommandKey, EventMessage, EventPayload};
 use crate::text::{Id, InstanceId, Text};
 
+/// The sender target of what a service sends on its own account, outside any handler. Never
+/// empty: an empty level would vanish from the topic (PURISTA's path join drops it), and no
+/// 13-level subscription filter would match the message.
+pub const SERVICE_TARGET: &str = "service";
+
 /// Invokes commands and emits events for a node.
 ///
 /// Get one from [`Node::client`](crate::Node::client) in the host app, or from
@@ -44,7 +49,8 @@ impl Client {
 
     /// A client that speaks as service `A` on its own account.
     pub(crate) fn of_service<A: crate::Service>(shared: Arc<Shared>) -> Self {
-        let sender = Address::new(A::NAME, A::VERSION, "").on_instance(shared.instance_id);
+        let sender =
+            Address::new(A::NAME, A::VERSION, SERVICE_TARGET).on_instance(shared.instance_id);
         Client::root(
             shared,
             CallContext {

@@ -126,6 +126,14 @@ impl InfoLog {
         let _ = self.live.send(envelope);
     }
 
+    /// The notices of the node's start.
+    pub(crate) fn started(&self) -> Vec<Envelope> {
+        self.started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     pub(crate) fn subscribe(&self) -> InfoMessages {
         let started = self.started.lock().unwrap_or_else(|e| e.into_inner());
         InfoMessages {
@@ -182,8 +190,16 @@ pub(crate) fn service_starting(shared: &Shared, service: &ServiceInfo) {
                 "deprecated": false,
             }
         }));
-        shared.info.issue(envelope, true);
+        issue(shared, envelope, true);
     }
+}
+
+/// Issues a notice: kept for late readers if `keep`, and handed to the bridge, if any.
+fn issue(shared: &Shared, envelope: Envelope, keep: bool) {
+    if let Some(bridge) = shared.bridge() {
+        bridge.publish(envelope.clone());
+    }
+    shared.info.issue(envelope, keep);
 }
 
 /// An `info*` notice about `service` with no payload. Those of a node's start are kept for
@@ -193,7 +209,8 @@ pub(crate) fn info(shared: &Shared, service: &ServiceInfo, message_type: Message
         message_type,
         MessageType::InfoServiceInit | MessageType::InfoServiceReady
     );
-    shared.info.issue(
+    issue(
+        shared,
         info_envelope(shared.instance_id, service, message_type),
         keep,
     );

@@ -63,6 +63,12 @@ impl Shared {
         self.state.load(Ordering::Acquire) == RUNNING
     }
 
+    /// Whether the instances still run: a bridge hands them the commands the broker routed
+    /// to this node before it left, even while the node drains.
+    pub(crate) fn serving(&self) -> bool {
+        self.state.load(Ordering::Acquire) != STOPPED
+    }
+
     /// Counts a command in flight until the guard drops.
     pub(crate) fn enter(&self) -> InFlight<&Shared> {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
@@ -136,9 +142,10 @@ impl<A: Service> ServiceSpec<A> {
         Self::with_client(move |_| factory())
     }
 
-    /// One instance made by `factory`, which gets a [`Client`] that speaks as the service:
-    /// for services that invoke or emit on their own (from a timer, say), not only while
-    /// handling a message. Each message it sends starts its own trace.
+    /// One instance made by `factory`, which gets a [`Client`] that speaks as the service
+    /// (with sender target [`SERVICE_TARGET`](crate::SERVICE_TARGET)): for services that invoke
+    /// or emit on their own (from a timer, say), not only while handling a message. Each
+    /// message it sends starts its own trace.
     pub fn with_client(factory: impl Fn(Client) -> A + Send + Sync + 'static) -> Self {
         ServiceSpec {
             factory: Box::new(factory),
@@ -349,6 +356,10 @@ impl NodeBuilder {
         *shared.instances.lock().unwrap_or_else(|e| e.into_inner()) = instances;
         if let Some(attach) = self.bridge {
             let bridge = attach(BridgeLink::new(&shared))?;
+            // The notices of the start, issued before the bridge existed, go out first.
+            for envelope in shared.info.started() {
+                bridge.publish(envelope);
+            }
             let _ = shared.bridge.set(bridge);
         }
         Ok(Node {
@@ -459,9 +470,6 @@ impl Node {
         if abandoned > 0 {
             tracing::warn!(abandoned, "shutdown grace ended with commands in flight");
         }
-        if let Some(bridge) = shared.bridge() {
-            let _ = tokio::time::timeout(self.shutdown_grace, bridge.close()).await;
-        }
         let instances = self.stop_instances();
         let count = instances.len();
         for done in instances {
@@ -470,6 +478,11 @@ impl Node {
         shared.state.store(STOPPED, Ordering::Release);
         for info in &shared.services {
             lifecycle::info(shared, info, MessageType::InfoServiceShutdown);
+        }
+        // Last, so that what the instances sent while stopping, and the shutdown notices, still
+        // go out.
+        if let Some(bridge) = shared.bridge() {
+            let _ = tokio::time::timeout(self.shutdown_grace, bridge.close()).await;
         }
         ShutdownReport {
             abandoned,

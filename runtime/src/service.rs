@@ -136,10 +136,7 @@ impl<E: EventContract> Delivery<E> {
     pub fn client(&self) -> Client {
         // On this node's instance, as every other client speaks: a bridge refuses to publish
         // an event whose sender names no instance.
-        let me = self
-            .subscriber
-            .clone()
-            .on_instance(self.shared.instance_id);
+        let me = self.subscriber.clone().on_instance(self.shared.instance_id);
         Client::new(self.shared.clone(), CallContext::within(&self.meta, me))
     }
 }

@@ -326,5 +326,8 @@ async fn a_service_made_with_a_client_emits_on_its_own_as_itself() {
         .unwrap();
     let seen = recv(&mut rx).await;
     assert_eq!(seen.payload.text, "tick");
-    assert_eq!(seen.sender, ("Ticker".into(), "2".into(), String::new()));
+    assert_eq!(
+        seen.sender,
+        ("Ticker".into(), "2".into(), "service".to_string())
+    );
 }

@@ -28,7 +28,9 @@ pub struct SampleConfig {
     pub seed: u64,
     /// Timestamp of the first sample, in milliseconds since the Unix epoch; `None` takes the
     /// wall clock when sampling starts. Set it to make timestamps (and thus which window
-    /// each reading falls into) deterministic.
+    /// each reading falls into) deterministic. A time in the future is also when sampling
+    /// begins: the sensor waits for the wall clock to reach it (the binaries start on the
+    /// next whole window, so that every window is a full one).
     pub origin_ms: Option<u64>,
 }
 

@@ -1,6 +1,6 @@
 //! The sample's contracts: what travels between the sensor, the aggregator and whoever
-//! watches them. These types are the whole interface of the graph; binaries and tests (and,
-//! later, the cloud side of a split deployment) depend on nothing else.
+//! watches them. These types are the whole interface of the graph; binaries, tests and the
+//! other side of a split deployment depend on nothing else.
 
 use serde::{Deserialize, Serialize};
 use tributary::{CommandContract, Empty, EventContract};
@@ -64,15 +64,18 @@ pub struct Sampling {
     pub interval_ms: u64,
     /// The timestamp of the first sample.
     pub origin_ms: u64,
-    /// Whether this call started the sampling (false: it was already running).
+    /// Whether this call started the sampling (false: it was already running, which is what
+    /// every caller but the sensor itself sees).
     pub started: bool,
 }
 
-/// Command `sensor/1/start`: start sampling. Answers at once; calling it again while
-/// sampling runs changes nothing.
+/// Command `sensor/1/start`: start sampling, and say how the sensor samples. Answers at
+/// once; calling it again while sampling runs changes nothing.
 ///
-/// Sampling is started by a command, not when the service starts, because a service actor
-/// gets a [`Client`](tributary::Client) to emit with only from a message it handles.
+/// The sensor invokes it on itself when its instance starts, so nobody else has to: another
+/// caller (the cloud asking a device) gets `started: false` and the sensor's settings. Its
+/// readings are emitted by this command's client and so carry the sender `sensor/1/start`,
+/// a topic other nodes can subscribe to (see [`Sensor`](crate::Sensor)).
 pub struct StartSampling;
 impl CommandContract for StartSampling {
     const SERVICE: &'static str = "sensor";

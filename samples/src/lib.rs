@@ -5,17 +5,19 @@
 //! [`contracts`](crate#contracts) are the graph's interface: the `reading` and `aggregate`
 //! events and the `sensor/1/start` and `aggregator/1/snapshot` commands. `config` holds
 //! [`SampleConfig`]; `signal` makes the sensors' deterministic values; `sensor` is the
-//! [`Sensor`] service that samples them on a timer; `window` is the plain windowing logic and
-//! `aggregator` the [`Aggregator`] service around it. [`graph`] puts the services on a node;
-//! the binaries in `src/bin` run it.
+//! [`Sensor`] service that samples them on a timer, from the moment it starts; `window` is
+//! the plain windowing logic and `aggregator` the [`Aggregator`] service around it.
+//! [`graph`] puts the services on a node and [`graph_part`] the ones a deployment runs there;
+//! the binaries in `src/bin` run them (`edge`: everything on one node; `node`: whatever its
+//! configuration says), and so do the tests.
 //!
 //! # Contracts
 //!
 //! | message | kind | payload → output |
 //! | --- | --- | --- |
-//! | `reading` | custom event of `sensor/1` | [`Reading`] |
+//! | `reading` | custom event of `sensor/1` (sent as `sensor/1/start`) | [`Reading`] |
 //! | `aggregate` | custom event of `aggregator/1` | [`Aggregate`] |
-//! | `sensor/1/start` | command ([`StartSampling`]) | `{}` → [`Sampling`] |
+//! | `sensor/1/start` | command ([`StartSampling`]); the sensor invokes it on itself | `{}` → [`Sampling`] |
 //! | `aggregator/1/snapshot` | command ([`TakeSnapshot`]) | `{}` → [`Snapshot`] |
 #![forbid(unsafe_code)]
 
@@ -35,18 +37,51 @@ pub use contracts::{
 pub use sensor::Sensor;
 pub use signal::Signal;
 
-use tributary::NodeBuilder;
+use tributary::{NodeBuilder, Service, ServiceSpec};
+
+/// The names of the graph's services, in the order [`graph`] adds them: what a deployment's
+/// configuration chooses from.
+pub const SERVICES: [&str; 2] = [Sensor::NAME, Aggregator::NAME];
 
 /// Adds the sample's services to `builder`: one [`Sensor`] instance simulating every sensor
-/// and one [`Aggregator`] instance (its windows are its state).
+/// and one [`Aggregator`] instance (its windows are its state). Sampling begins by itself
+/// once the node has started (at [`SampleConfig::origin_ms`] if that lies ahead).
 ///
-/// Every binary and test builds its node from this function, adding what it needs around
-/// it (a subscriber that prints, a bridge), so that all of them run the same graph. Sampling
-/// begins when [`StartSampling`] is invoked on the started node.
+/// Every binary and test builds its node from this function or from [`graph_part`], adding
+/// what it needs around it (a subscriber that prints, a bridge), so that all of them run the
+/// same graph.
 pub fn graph(builder: NodeBuilder, config: &SampleConfig) -> NodeBuilder {
-    let sensor = config.clone();
-    let aggregator = config.clone();
+    graph_part(builder, config, |_| true)
+}
+
+/// Adds the services of the graph that `runs` accepts, by name (`sensor`, `aggregator`; see
+/// [`SERVICES`]): the part of the graph one node of a split deployment runs. The nodes of a
+/// deployment use the same `config`; [`graph`] is the whole graph on one node.
+///
+/// ```
+/// use tributary::Node;
+/// use tributary_samples::{graph_part, SampleConfig};
+///
+/// // A node that aggregates what sensors elsewhere read (it needs a bridge to hear them).
+/// let config = SampleConfig::default();
+/// let builder = graph_part(Node::builder(), &config, |service| service == "aggregator");
+/// # drop(builder);
+/// ```
+pub fn graph_part(
+    builder: NodeBuilder,
+    config: &SampleConfig,
+    runs: impl Fn(&str) -> bool,
+) -> NodeBuilder {
+    let mut builder = builder;
+    if runs(Sensor::NAME) {
+        let sensor = config.clone();
+        builder = builder.service_spec(ServiceSpec::with_client(move |client| {
+            Sensor::new(client, &sensor)
+        }));
+    }
+    if runs(Aggregator::NAME) {
+        let aggregator = config.clone();
+        builder = builder.service(move || Aggregator::new(&aggregator));
+    }
     builder
-        .service(move || Sensor::new(&sensor))
-        .service(move || Aggregator::new(&aggregator))
 }

@@ -1,10 +1,11 @@
 //! The sample's graph on one node, on tokio's paused clock with 10 ms samples and 100 ms
-//! windows: readings follow the seeded signal, every aggregate equals what the test computes
-//! from that signal on its own, each sensor gets one aggregate per window, the snapshot
-//! command answers, and the node shuts down cleanly.
+//! windows: the sensor starts sampling by itself (waiting for an origin in the future),
+//! readings follow the seeded signal, every aggregate equals what the test computes from that
+//! signal on its own, each sensor gets one aggregate per window, the snapshot command answers,
+//! and the node shuts down cleanly.
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix::{Actor, Context, Handler};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
@@ -118,12 +119,16 @@ struct Sample {
     aggregates: UnboundedReceiver<Aggregate>,
 }
 
-/// The graph plus a recorder, on a paused clock; sampling not started yet.
+/// The graph plus a recorder, on a paused clock; the sensor starts sampling by itself.
 fn start() -> Sample {
+    start_with(&config())
+}
+
+fn start_with(config: &SampleConfig) -> Sample {
     tokio::time::pause();
     let (readings_tx, readings) = mpsc::unbounded_channel();
     let (aggregates_tx, aggregates) = mpsc::unbounded_channel();
-    let node = graph(Node::builder(), &config())
+    let node = graph(Node::builder(), config)
         .service(move || Recorder {
             readings: readings_tx.clone(),
             aggregates: aggregates_tx.clone(),
@@ -134,21 +139,6 @@ fn start() -> Sample {
         node,
         readings,
         aggregates,
-    }
-}
-
-impl Sample {
-    async fn start_sampling(&self) {
-        let sampling = self
-            .node
-            .client()
-            .invoke::<StartSampling>(Empty {}, Empty {})
-            .await
-            .unwrap();
-        assert_eq!(sampling.sensors, SENSORS);
-        assert_eq!(sampling.interval_ms, INTERVAL_MS);
-        assert_eq!(sampling.origin_ms, ORIGIN_MS);
-        assert!(sampling.started);
     }
 }
 
@@ -171,7 +161,6 @@ async fn take<T>(rx: &mut UnboundedReceiver<T>, n: usize) -> Vec<T> {
 #[actix::test]
 async fn readings_follow_the_seeded_signal() {
     let mut sample = start();
-    sample.start_sampling().await;
     let samples = 25;
     let readings = take(&mut sample.readings, samples * SENSORS).await;
     let signals: Vec<Vec<f64>> = (0..SENSORS).map(|i| signal(i, samples)).collect();
@@ -190,7 +179,6 @@ async fn readings_follow_the_seeded_signal() {
 #[actix::test]
 async fn aggregates_match_the_readings_computed_from_the_seed() {
     let mut sample = start();
-    sample.start_sampling().await;
     let windows = 6;
     let aggregates = take(&mut sample.aggregates, windows * SENSORS).await;
     for aggregate in &aggregates {
@@ -206,7 +194,6 @@ async fn aggregates_match_the_readings_computed_from_the_seed() {
 #[actix::test]
 async fn each_sensor_gets_one_aggregate_per_window_in_order() {
     let mut sample = start();
-    sample.start_sampling().await;
     let windows = 8;
     let aggregates = take(&mut sample.aggregates, windows * SENSORS).await;
     let order: Vec<(u64, &str)> = aggregates
@@ -230,26 +217,6 @@ async fn each_sensor_gets_one_aggregate_per_window_in_order() {
 async fn snapshot_answers_with_the_latest_windows_and_totals() {
     let mut sample = start();
     let client = sample.node.client();
-
-    let before = client
-        .invoke::<TakeSnapshot>(Empty {}, Empty {})
-        .await
-        .unwrap();
-    assert!(before.last.is_empty());
-    assert_eq!(before.totals, Default::default());
-    assert_eq!(before.totals.reduction(), None);
-
-    // Sample 0 is taken before the start command answers, so the aggregator has it before
-    // the snapshot command that follows.
-    sample.start_sampling().await;
-    let first = client
-        .invoke::<TakeSnapshot>(Empty {}, Empty {})
-        .await
-        .unwrap();
-    assert!(first.last.is_empty());
-    assert_eq!(first.totals.readings_in, SENSORS as u64);
-    assert_eq!(first.totals.readings_open, SENSORS as u64);
-    assert_eq!(first.totals.aggregates_out, 0);
 
     // Once window 2 has completed, the snapshot holds window 2 or a later one.
     take(&mut sample.aggregates, 3 * SENSORS).await;
@@ -278,9 +245,11 @@ async fn snapshot_answers_with_the_latest_windows_and_totals() {
 }
 
 #[actix::test]
-async fn starting_again_keeps_the_one_sampler() {
+async fn the_sensor_starts_by_itself_and_starting_again_keeps_the_one_sampler() {
     let mut sample = start();
-    sample.start_sampling().await;
+    // Nobody invoked `sensor/1/start`: the readings come anyway.
+    let first = recv(&mut sample.readings).await;
+    assert_eq!(first.timestamp_ms, ORIGIN_MS);
     let again = sample
         .node
         .client()
@@ -288,6 +257,8 @@ async fn starting_again_keeps_the_one_sampler() {
         .await
         .unwrap();
     assert!(!again.started);
+    assert_eq!(again.sensors, SENSORS);
+    assert_eq!(again.interval_ms, INTERVAL_MS);
     assert_eq!(again.origin_ms, ORIGIN_MS);
     let aggregates = take(&mut sample.aggregates, 2 * SENSORS).await;
     for aggregate in &aggregates {
@@ -296,9 +267,52 @@ async fn starting_again_keeps_the_one_sampler() {
 }
 
 #[actix::test]
+async fn sampling_waits_for_an_origin_in_the_future() {
+    // An origin 5 s of wall-clock time ahead, on a window boundary. The sensor waits for it
+    // on tokio's clock, which this test pauses, so nothing really takes 5 s.
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let origin_ms = (now_ms / WINDOW_MS + 50) * WINDOW_MS;
+    let mut sample = start_with(&SampleConfig {
+        origin_ms: Some(origin_ms),
+        ..config()
+    });
+
+    // Well before the origin (at least 4.9 s of it lie ahead): no readings, nothing counted.
+    assert!(
+        tokio::time::timeout(Duration::from_secs(4), sample.readings.recv())
+            .await
+            .is_err(),
+        "a reading before the origin"
+    );
+    let snapshot = sample
+        .node
+        .client()
+        .invoke::<TakeSnapshot>(Empty {}, Empty {})
+        .await
+        .unwrap();
+    assert!(snapshot.last.is_empty());
+    assert_eq!(snapshot.totals, Default::default());
+    assert_eq!(snapshot.totals.reduction(), None);
+
+    // Then sampling begins at the origin, and the windows are full ones.
+    let first = take(&mut sample.readings, SENSORS).await;
+    assert!(
+        first.iter().all(|r| r.timestamp_ms == origin_ms),
+        "{first:?}"
+    );
+    let aggregates = take(&mut sample.aggregates, SENSORS).await;
+    for aggregate in &aggregates {
+        assert_eq!(aggregate.window_start_ms, origin_ms);
+        assert_eq!(aggregate.count, PER_WINDOW as u64, "{aggregate:?}");
+    }
+}
+
+#[actix::test]
 async fn shutdown_stops_sampling_and_every_instance() {
     let mut sample = start();
-    sample.start_sampling().await;
     take(&mut sample.aggregates, 2 * SENSORS).await;
     let client = sample.node.client();
 

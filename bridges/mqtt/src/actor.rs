@@ -17,7 +17,7 @@ use crate::bridge::{Link, FIRST_EVENT, RESPONSES};
 use crate::connection::{Conn, Polled};
 use crate::dedup::Dedup;
 use crate::health::bump;
-use crate::properties::{self, Expiry};
+use crate::properties;
 use crate::topic;
 
 /// Owns the two event loops as streams and routes what arrives.
@@ -35,7 +35,7 @@ impl StreamHandler<Polled> for BridgeActor {
         let link = &self.link;
         match polled {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                link.health.connected(conn);
+                link.health.connected(conn, link.filter_count(conn));
                 tracing::info!(
                     connection = conn.name(),
                     session_present = ack.session_present,
@@ -45,7 +45,8 @@ impl StreamHandler<Polled> for BridgeActor {
                 // across a restart while it reports the session present.
                 link.subscribe(conn);
                 if conn == Conn::Main {
-                    link.flush();
+                    let receive_maximum = ack.properties.as_ref().and_then(|p| p.receive_max);
+                    link.main_connected(receive_maximum, ack.session_present);
                     link.node.connected("mqtt");
                 }
             }
@@ -53,10 +54,14 @@ impl StreamHandler<Polled> for BridgeActor {
                 link.incoming.notify_waiters();
                 self.inbound(conn, publish);
             }
-            Ok(Event::Incoming(Packet::PubAck(ack)))
-                if ack.reason == PubAckReason::NoMatchingSubscribers =>
-            {
-                bump(&link.health.no_subscribers);
+            Ok(Event::Incoming(Packet::SubAck(_))) => link.health.confirmed(conn),
+            Ok(Event::Incoming(Packet::PubAck(ack))) => {
+                if ack.reason == PubAckReason::NoMatchingSubscribers {
+                    bump(&link.health.no_subscribers);
+                }
+                if conn == Conn::Main {
+                    link.acked();
+                }
             }
             Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => {
                 link.health.closed(conn);
@@ -169,7 +174,7 @@ impl BridgeActor {
             });
         actix::spawn(async move {
             let response = link.node.handle_command(&command, timeout).await;
-            link.respond(&response, Expiry::from_timeout(timeout));
+            link.respond(&response, timeout);
         });
     }
 

@@ -3,9 +3,8 @@
 //! and `BridgeActor` the actix actor that owns the two rumqttc event loops as streams and
 //! routes what arrives.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use dashmap::DashMap;
@@ -24,6 +23,7 @@ use tributary::{BridgeLink, CommandError, CommandKey, LocalSubscription, Status}
 use crate::config::MqttConfig;
 use crate::connection::{self, Backoff, Conn};
 use crate::health::{bump, Health, HealthState};
+use crate::pacer::{Pacer, Submitted};
 use crate::properties::{self, Expiry};
 use crate::topic::{self, EventFilterSpec, TopicPrefix};
 use crate::MqttError;
@@ -33,6 +33,9 @@ pub(crate) const RESPONSES: usize = 1;
 pub(crate) const FIRST_EVENT: usize = 2;
 /// How many requests each rumqttc client buffers before `try_publish` refuses.
 const REQUEST_CAPACITY: usize = 10_000;
+/// Publishes handed to rumqttc and not yet acknowledged, at most: mosquitto's receive
+/// maximum, unless the broker announces less.
+const DEFAULT_WINDOW: usize = 20;
 
 /// A node's MQTT bridge: configure it, attach it with [`MqttBridge::attach`], read its
 /// [`Health`] any time.
@@ -129,21 +132,13 @@ impl MqttBridge {
             pending: DashMap::new(),
             subscriptions,
             command_keys,
-            queue: Mutex::new(VecDeque::new()),
+            pacer: Mutex::new(Pacer::new(DEFAULT_WINDOW, self.config.event_queue)),
+            idle: Notify::new(),
             health: self.health.clone(),
             main_ended: Notify::new(),
             commands_ended: Notify::new(),
             incoming: Notify::new(),
         });
-        // PURISTA's `info*` notices, published like events (they wait for the connection).
-        if let Some(mut info) = link.node.info_messages() {
-            let handle = BridgeHandle(link.clone());
-            actix::spawn(async move {
-                while let Some(envelope) = info.recv().await {
-                    tributary::Bridge::publish(&handle, envelope);
-                }
-            });
-        }
         let backoff = Backoff::new(self.config.backoff_min(), self.config.backoff_max());
         let actor_link = link.clone();
         crate::actor::BridgeActor::create(move |ctx| {
@@ -271,8 +266,10 @@ pub(crate) struct Link {
     pub(crate) command_keys: Vec<CommandKey>,
     main_filters: Vec<Subscription>,
     command_filters: Vec<Subscription>,
-    /// Events that wait for the broker while it is unreachable.
-    queue: Mutex<VecDeque<Outbound>>,
+    /// What waits for room in the window, or for the broker while it is unreachable.
+    pacer: Mutex<Pacer<Outbound>>,
+    /// Woken when nothing is in flight or waiting.
+    idle: Notify,
     pub(crate) health: Arc<HealthState>,
     pub(crate) main_ended: Notify,
     pub(crate) commands_ended: Notify,
@@ -314,7 +311,7 @@ impl Link {
 
     /// Hands a message to rumqttc without waiting: a full request channel is an error, not
     /// a stall.
-    fn send(&self, outbound: Outbound) -> Result<(), MqttError> {
+    fn publish_now(&self, outbound: Outbound) -> Result<(), MqttError> {
         self.main
             .try_publish_with_properties(
                 outbound.topic,
@@ -326,44 +323,88 @@ impl Link {
             .map_err(|_| MqttError::Busy)
     }
 
-    /// Publishes a response now, logging what cannot be sent. It expires when its caller
-    /// stops waiting (the command's own expiry), should the caller be away.
-    pub(crate) fn respond(&self, envelope: &Envelope, expiry: Expiry) {
-        if let Err(err) = self.outbound(envelope, expiry).and_then(|o| self.send(o)) {
-            tracing::warn!(cause = %err, message_type = %envelope.message_type, "response not sent");
-        }
-    }
-
-    /// Queues an event while the broker is unreachable; the oldest go first when full.
-    fn enqueue(&self, outbound: Outbound) {
-        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        if queue.len() >= self.config.event_queue.max(1) {
-            queue.pop_front();
-            bump(&self.health.events_dropped);
-            tracing::warn!(
-                capacity = self.config.event_queue,
-                "event queue full while disconnected: oldest event dropped"
-            );
-        }
-        queue.push_back(outbound);
-    }
-
-    /// Sends the events that waited for the connection.
-    pub(crate) fn flush(&self) {
-        let waiting: Vec<Outbound> = self
-            .queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain(..)
-            .collect();
-        for (i, outbound) in waiting.into_iter().enumerate() {
-            if self.send(outbound).is_err() {
-                tracing::warn!(
-                    left = i,
-                    "request channel full while flushing queued events"
-                );
-                break;
+    /// Sends a message when the window has room and the broker is reachable; until then it
+    /// waits here. `deadline`: when nobody waits for it any more (it is then dropped unsent);
+    /// `droppable`: an event, which may give way when the backlog is full.
+    fn submit(&self, outbound: Outbound, deadline: Option<Instant>, droppable: bool) {
+        let open = self.health.is_connected(Conn::Main);
+        let submitted = self
+            .lock_pacer()
+            .submit(outbound, deadline, droppable, open);
+        match submitted {
+            Submitted::SendNow(outbound) => {
+                if let Err(err) = self.publish_now(outbound) {
+                    self.lock_pacer().acked();
+                    tracing::warn!(cause = %err, "message not sent");
+                }
             }
+            Submitted::Queued {
+                dropped_oldest: true,
+            } => {
+                bump(&self.health.events_dropped);
+                tracing::warn!(
+                    capacity = self.config.event_queue,
+                    "backlog full: oldest waiting event dropped"
+                );
+            }
+            Submitted::Queued {
+                dropped_oldest: false,
+            } => {}
+        }
+    }
+
+    fn lock_pacer(&self) -> std::sync::MutexGuard<'_, Pacer<Outbound>> {
+        self.pacer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends what the window now has room for (after an acknowledgement or a connect).
+    pub(crate) fn pump(&self) {
+        let (ready, expired) = self.lock_pacer().ready(Instant::now());
+        for _ in 0..expired {
+            bump(&self.health.expired);
+        }
+        for outbound in ready {
+            if let Err(err) = self.publish_now(outbound) {
+                self.lock_pacer().acked();
+                tracing::warn!(cause = %err, "message not sent");
+            }
+        }
+        if self.lock_pacer().idle() {
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// The broker acknowledged a publish.
+    pub(crate) fn acked(&self) {
+        self.lock_pacer().acked();
+        self.pump();
+    }
+
+    /// The main session connected: the broker's receive maximum is the window.
+    pub(crate) fn main_connected(&self, receive_maximum: Option<u16>, session_present: bool) {
+        let window = receive_maximum
+            .map_or(DEFAULT_WINDOW, usize::from)
+            .min(DEFAULT_WINDOW);
+        self.lock_pacer().connected(window, session_present);
+        self.pump();
+    }
+
+    /// Sends a response; it is dropped unsent once its caller stops waiting, and it expires
+    /// at the broker then too, should the caller be away.
+    pub(crate) fn respond(&self, envelope: &Envelope, timeout: Duration) {
+        match self.outbound(envelope, Expiry::from_timeout(timeout)) {
+            Ok(outbound) => self.submit(outbound, Some(Instant::now() + timeout), false),
+            Err(err) => {
+                tracing::warn!(cause = %err, message_type = %envelope.message_type, "response not sent")
+            }
+        }
+    }
+
+    /// How many filters `conn` subscribes after each CONNACK.
+    pub(crate) fn filter_count(&self, conn: Conn) -> usize {
+        match conn {
+            Conn::Main => self.main_filters.len(),
+            Conn::Commands => self.command_filters.len(),
         }
     }
 
@@ -479,8 +520,8 @@ impl tributary::Bridge for BridgeHandle {
                 link: link.clone(),
                 correlation_id,
             };
-            link.send(outbound)
-                .map_err(|err| err.into_command_error())?;
+            // Sent when the window has room; never after the caller has stopped waiting.
+            link.submit(outbound, Some(Instant::now() + timeout), false);
             match tokio::time::timeout(timeout, response).await {
                 Ok(Ok(answer)) => answer,
                 Ok(Err(_)) => Err(unavailable("bridge closed")),
@@ -503,36 +544,43 @@ impl tributary::Bridge for BridgeHandle {
                 return;
             }
         };
-        if !link.health.is_connected(Conn::Main) {
-            link.enqueue(outbound);
-        } else if link.send(outbound).is_err() {
-            tracing::warn!(event = ?event.event_name, "request channel full: event dropped");
-            bump(&link.health.events_dropped);
-        }
+        link.submit(outbound, None, true);
     }
 
     fn leave(&self) -> BoxFuture<'static, ()> {
         let link = self.0.clone();
         Box::pin(async move {
-            // Commands: the clean session leaves its share groups as it disconnects.
-            let ended = link.commands_ended.notified();
-            if link.commands.try_disconnect().is_ok() {
-                let _ = tokio::time::timeout(Duration::from_secs(2), ended).await;
+            // Leave the shared groups first (commands, and events subscribed once per
+            // service), then take in, and handle, what the broker routed here before: a
+            // disconnect now would lose it.
+            for sub in &link.command_filters {
+                let _ = link.commands.try_unsubscribe(sub.filter.clone());
             }
-            // Events: leave the shared groups, then take in what was queued for us.
             for sub in link.main_filters.iter().filter(|s| s.shared) {
                 let _ = link.main.try_unsubscribe(sub.filter.clone());
             }
             link.quiet(Duration::from_millis(link.config.drain_ms))
                 .await;
+            // The command session ends with its connection.
+            let ended = link.commands_ended.notified();
+            if link.commands.try_disconnect().is_ok() {
+                let _ = tokio::time::timeout(Duration::from_secs(2), ended).await;
+            }
         })
     }
 
     fn close(&self) -> BoxFuture<'static, ()> {
         let link = self.0.clone();
         Box::pin(async move {
+            // Send what waits first, as far as the broker takes it within the bound.
             if link.health.is_connected(Conn::Main) {
-                link.flush();
+                let idle = link.idle.notified();
+                tokio::pin!(idle);
+                idle.as_mut().enable();
+                if !link.lock_pacer().idle() {
+                    let _ = tokio::time::timeout(Duration::from_millis(link.config.drain_ms), idle)
+                        .await;
+                }
             }
             let ended = link.main_ended.notified();
             if link.main.try_disconnect().is_ok() {

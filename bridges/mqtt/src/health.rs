@@ -14,6 +14,9 @@ pub struct Health {
     pub connected: bool,
     /// The command session is connected.
     pub commands_connected: bool,
+    /// Both sessions are connected and the broker has confirmed every subscription: commands
+    /// and events for this node reach it.
+    pub ready: bool,
     /// The last connection error, if any.
     pub last_error: Option<String>,
     /// Successful connections (CONNACKs), both sessions.
@@ -33,12 +36,18 @@ pub struct Health {
     pub events_dropped: u64,
     /// Publishes the broker acknowledged with "no matching subscribers".
     pub no_subscribers: u64,
+    /// Commands and responses dropped unsent because their caller had stopped waiting before
+    /// the broker could take them.
+    pub expired: u64,
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct HealthState {
     main: AtomicBool,
     commands: AtomicBool,
+    /// Subscriptions each session still waits to see confirmed since it connected.
+    main_unconfirmed: AtomicU64,
+    commands_unconfirmed: AtomicU64,
     last_error: Mutex<Option<String>>,
     pub(crate) connects: AtomicU64,
     pub(crate) connection_errors: AtomicU64,
@@ -48,6 +57,7 @@ pub(crate) struct HealthState {
     pub(crate) late_responses: AtomicU64,
     pub(crate) events_dropped: AtomicU64,
     pub(crate) no_subscribers: AtomicU64,
+    pub(crate) expired: AtomicU64,
 }
 
 pub(crate) fn bump(counter: &AtomicU64) {
@@ -66,10 +76,32 @@ impl HealthState {
         self.flag(conn).load(Ordering::Acquire)
     }
 
-    /// Records a CONNACK.
-    pub(crate) fn connected(&self, conn: Conn) {
+    fn unconfirmed(&self, conn: Conn) -> &AtomicU64 {
+        match conn {
+            Conn::Main => &self.main_unconfirmed,
+            Conn::Commands => &self.commands_unconfirmed,
+        }
+    }
+
+    /// Records a CONNACK after which `subscriptions` SUBSCRIBEs go out.
+    pub(crate) fn connected(&self, conn: Conn, subscriptions: usize) {
+        self.unconfirmed(conn)
+            .store(subscriptions as u64, Ordering::Release);
         self.flag(conn).store(true, Ordering::Release);
         bump(&self.connects);
+    }
+
+    /// Records a SUBACK.
+    pub(crate) fn confirmed(&self, conn: Conn) {
+        let _ = self
+            .unconfirmed(conn)
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    fn ready(&self) -> bool {
+        [Conn::Main, Conn::Commands].into_iter().all(|conn| {
+            self.is_connected(conn) && self.unconfirmed(conn).load(Ordering::Acquire) == 0
+        })
     }
 
     /// Records a failed poll; returns whether the connection was up until now (the first
@@ -89,6 +121,7 @@ impl HealthState {
         Health {
             connected: self.main.load(Ordering::Acquire),
             commands_connected: self.commands.load(Ordering::Acquire),
+            ready: self.ready(),
             last_error: self
                 .last_error
                 .lock()
@@ -102,6 +135,7 @@ impl HealthState {
             late_responses: get(&self.late_responses),
             events_dropped: get(&self.events_dropped),
             no_subscribers: get(&self.no_subscribers),
+            expired: get(&self.expired),
         }
     }
 }

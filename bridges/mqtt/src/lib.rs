@@ -17,6 +17,7 @@ mod dedup;
 mod error;
 mod health;
 mod node_config;
+mod pacer;
 pub mod properties;
 pub mod topic;
 

@@ -30,7 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let node = builder.start()?;
     if let Some(bridge) = &bridge {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while !(bridge.health().connected && bridge.health().commands_connected) {
+        while !bridge.health().ready {
             if tokio::time::Instant::now() > deadline {
                 return Err("the bridge did not connect within 10 s".into());
             }

@@ -10,9 +10,7 @@ use actix::{Actor, Context, Handler};
 use tokio::sync::mpsc;
 use tracing_subscriber::EnvFilter;
 use tributary::{Delivery, Empty, Node, Registrar, Service};
-use tributary_samples::{
-    graph, Aggregate, AggregateEvent, SampleConfig, StartSampling, TakeSnapshot,
-};
+use tributary_samples::{graph, Aggregate, AggregateEvent, SampleConfig, TakeSnapshot};
 
 const USAGE: &str = "usage: edge [--seconds N] [--sensors N]
   --seconds N   how long to sample, in seconds (default 5)
@@ -98,9 +96,12 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
         ..SampleConfig::default()
     };
     let window_ms = config.window_ms();
-    // Sampling starts on a window boundary, so that every window printed is a full one.
+    // Sampling starts on a window boundary, so that every window printed is a full one: the
+    // sensor waits for it by itself.
     let origin_ms = (now_ms() / window_ms + 1) * window_ms;
     config.origin_ms = Some(origin_ms);
+    let sampling_starts =
+        tokio::time::Instant::now() + Duration::from_millis(origin_ms.saturating_sub(now_ms()));
 
     let (aggregates, mut received) = mpsc::unbounded_channel();
     let node = graph(Node::builder(), &config)
@@ -109,22 +110,21 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
         })
         .start()?;
     let client = node.client();
-
-    tokio::time::sleep(Duration::from_millis(origin_ms.saturating_sub(now_ms()))).await;
-    let sampling = client.invoke::<StartSampling>(Empty {}, Empty {}).await?;
     println!(
         "sampling {} sensors every {} ms, aggregating over {} ms windows, for {} s",
-        sampling.sensors, sampling.interval_ms, window_ms, args.seconds
+        config.sensor_count(),
+        config.interval_ms(),
+        window_ms,
+        args.seconds
     );
 
     // A window completes when the first reading of the next one arrives: wait for all the
     // windows within the run, with a generous deadline in case the node falls behind.
     let windows = args.seconds.saturating_mul(1000) / window_ms;
     let end_ms = origin_ms + windows * window_ms;
-    let wanted = windows.saturating_mul(sampling.sensors as u64);
-    let deadline = tokio::time::Instant::now()
-        + Duration::from_secs(args.seconds)
-        + Duration::from_millis(2 * window_ms);
+    let wanted = windows.saturating_mul(config.sensor_count() as u64);
+    let deadline =
+        sampling_starts + Duration::from_secs(args.seconds) + Duration::from_millis(2 * window_ms);
     let mut printed = 0;
     while printed < wanted {
         match tokio::time::timeout_at(deadline, received.recv()).await {
