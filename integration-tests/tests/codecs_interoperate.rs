@@ -6,16 +6,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use rumqttc::v5::mqttbytes::v5::Packet;
-use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use tokio::sync::mpsc;
-use tributary::codec::{Codec, Limits};
+use tributary::codec::Codec;
 use tributary::envelope::{Envelope, MessageType};
 use tributary::{Empty, Status};
 use tributary_integration_tests::graph::{
     Ask, BridgedNode, Echo, Ping, Pinged, Refuse, Relay, Seen, Text,
 };
+use tributary_integration_tests::raw::{self, RawClient};
 use tributary_integration_tests::{eventually_async, Mosquitto};
 
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -24,49 +22,10 @@ const ANSWER: Duration = Duration::from_secs(5);
 /// A raw MQTT v5 client on `purista/#` that reports each message's content type and
 /// envelope (decoded with the codec the content type names).
 async fn observe(broker: &Mosquitto) -> mpsc::UnboundedReceiver<(Option<String>, Envelope)> {
-    let mut options = MqttOptions::new("observer", broker.host(), broker.port());
-    options.set_max_packet_size(Some(1024 * 1024));
-    let mut network = rumqttc::NetworkOptions::new();
-    network.set_tcp_nodelay(true);
-    options.set_network_options(network);
-    let (client, mut event_loop) = AsyncClient::new(options, 16);
-    client
-        .subscribe("purista/#", QoS::AtLeastOnce)
-        .await
-        .unwrap();
-    let (seen, messages) = mpsc::unbounded_channel();
-    let (subscribed, ready) = tokio::sync::oneshot::channel();
-    actix::spawn(async move {
-        let _client = client;
-        let mut subscribed = Some(subscribed);
-        loop {
-            match event_loop.poll().await {
-                Ok(Event::Incoming(Packet::SubAck(_))) => {
-                    if let Some(tx) = subscribed.take() {
-                        let _ = tx.send(());
-                    }
-                }
-                Ok(Event::Incoming(Packet::Publish(publish))) => {
-                    let content_type = publish.properties.and_then(|p| p.content_type);
-                    let codec = content_type
-                        .as_deref()
-                        .and_then(Codec::from_content_type)
-                        .unwrap_or(Codec::Json);
-                    let envelope = codec.decode(&publish.payload, &Limits::default()).unwrap();
-                    if seen.send((content_type, envelope)).is_err() {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            }
-        }
-    });
-    tokio::time::timeout(Duration::from_secs(5), ready)
+    RawClient::connect(broker, "observer", &["purista/#"])
         .await
         .unwrap()
-        .unwrap();
-    messages
+        .map(|publish| Some((raw::content_type(&publish), raw::decode(&publish).unwrap())))
 }
 
 #[actix::test]

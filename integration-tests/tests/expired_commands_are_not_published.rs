@@ -13,14 +13,12 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use rumqttc::v5::mqttbytes::v5::Packet;
-use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tributary::codec::Codec;
 use tributary::{CommandContract, Empty, Status};
 use tributary_integration_tests::graph::BridgedNode;
+use tributary_integration_tests::raw::RawClient;
 use tributary_integration_tests::{eventually_async, Mosquitto, MosquittoConfig};
 
 /// A command no node handles.
@@ -49,52 +47,18 @@ const SENTINEL: u64 = 1_000_000;
 /// A raw MQTT v5 client that reports the `n` of every command published on the broker.
 /// Also checks the premise: the broker announces [`RECEIVE_MAXIMUM`] in its CONNACK.
 async fn observe(broker: &Mosquitto) -> mpsc::UnboundedReceiver<u64> {
-    let mut options = MqttOptions::new("observer", broker.host(), broker.port());
-    options.set_max_packet_size(Some(1024 * 1024));
-    let mut network = rumqttc::NetworkOptions::new();
-    network.set_tcp_nodelay(true);
-    options.set_network_options(network);
-    let (client, mut event_loop) = AsyncClient::new(options, 16);
-    client
-        .subscribe("purista/command/#", QoS::AtLeastOnce)
+    let observer = RawClient::connect(broker, "observer", &["purista/command/#"])
         .await
         .unwrap();
-    let (seen, commands) = mpsc::unbounded_channel();
-    let (subscribed, ready) = tokio::sync::oneshot::channel();
-    actix::spawn(async move {
-        let _client = client;
-        let mut subscribed = Some(subscribed);
-        let mut announced = None;
-        loop {
-            match event_loop.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                    announced = ack.properties.and_then(|p| p.receive_max);
-                }
-                Ok(Event::Incoming(Packet::SubAck(_))) => {
-                    if let Some(tx) = subscribed.take() {
-                        let _ = tx.send(announced);
-                    }
-                }
-                Ok(Event::Incoming(Packet::Publish(publish))) => {
-                    let envelope: serde_json::Value =
-                        serde_json::from_slice(&publish.payload).unwrap();
-                    if let Some(n) = envelope["payload"]["payload"]["n"].as_u64() {
-                        if seen.send(n).is_err() {
-                            return;
-                        }
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            }
-        }
-    });
-    let announced = tokio::time::timeout(Duration::from_secs(5), ready)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(announced, Some(RECEIVE_MAXIMUM as u16), "receive maximum");
-    commands
+    assert_eq!(
+        observer.receive_maximum,
+        Some(RECEIVE_MAXIMUM as u16),
+        "receive maximum"
+    );
+    observer.map(|publish| {
+        let envelope: serde_json::Value = serde_json::from_slice(&publish.payload).unwrap();
+        envelope["payload"]["payload"]["n"].as_u64()
+    })
 }
 
 /// Pauses the broker process until dropped.

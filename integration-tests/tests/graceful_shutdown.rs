@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rumqttc::v5::mqttbytes::v5::Packet;
-use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use rumqttc::v5::{AsyncClient, Event};
 use tributary::{Empty, Node};
 use tributary_integration_tests::graph::{self, Echo, Pinged, Received, Text};
 use tributary_integration_tests::{eventually_async, Mosquitto};
@@ -61,12 +61,9 @@ async fn answers(caller: &Node, target: &Node) -> bool {
 /// as a node's durable session does, and returns the CONNACK's `session_present`. The
 /// client disconnects without ending the session.
 async fn session_present(broker: &Mosquitto, client_id: &str) -> bool {
-    let mut options = MqttOptions::new(client_id, broker.host(), broker.port());
+    let mut options = tributary_integration_tests::raw::tuned_options(broker, client_id);
     options.set_clean_start(false);
     options.set_session_expiry_interval(Some(60));
-    let mut network = rumqttc::NetworkOptions::new();
-    network.set_tcp_nodelay(true);
-    options.set_network_options(network);
     let (client, mut event_loop) = AsyncClient::new(options, 10);
     let present = tokio::time::timeout(DEADLINE, async {
         loop {

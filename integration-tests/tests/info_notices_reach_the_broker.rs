@@ -6,13 +6,11 @@
 
 use std::time::Duration;
 
-use rumqttc::v5::mqttbytes::v5::Packet;
-use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use tokio::sync::mpsc;
-use tributary::codec::{Codec, Limits};
+use tributary::codec::Codec;
 use tributary::envelope::{Envelope, MessageType};
 use tributary_integration_tests::graph::BridgedNode;
+use tributary_integration_tests::raw::{self, RawClient};
 use tributary_integration_tests::Mosquitto;
 use tributary_mqtt::topic::snake_case;
 
@@ -26,50 +24,16 @@ struct Received {
 
 /// A raw MQTT v5 client on `purista/#`, subscribed once this returns.
 async fn observe(broker: &Mosquitto) -> mpsc::UnboundedReceiver<Received> {
-    let mut options = MqttOptions::new("observer", broker.host(), broker.port());
-    options.set_max_packet_size(Some(1024 * 1024));
-    let mut network = rumqttc::NetworkOptions::new();
-    network.set_tcp_nodelay(true);
-    options.set_network_options(network);
-    let (client, mut event_loop) = AsyncClient::new(options, 16);
-    client
-        .subscribe("purista/#", QoS::AtLeastOnce)
-        .await
-        .unwrap();
-    let (seen, messages) = mpsc::unbounded_channel();
-    let (subscribed, ready) = tokio::sync::oneshot::channel();
-    actix::spawn(async move {
-        let _client = client;
-        let mut subscribed = Some(subscribed);
-        loop {
-            match event_loop.poll().await {
-                Ok(Event::Incoming(Packet::SubAck(_))) => {
-                    if let Some(tx) = subscribed.take() {
-                        let _ = tx.send(());
-                    }
-                }
-                Ok(Event::Incoming(Packet::Publish(publish))) => {
-                    let received = Received {
-                        topic: String::from_utf8(publish.topic.to_vec()).unwrap(),
-                        content_type: publish.properties.and_then(|p| p.content_type),
-                        envelope: Codec::Json
-                            .decode(&publish.payload, &Limits::default())
-                            .unwrap(),
-                    };
-                    if seen.send(received).is_err() {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            }
-        }
-    });
-    tokio::time::timeout(Duration::from_secs(5), ready)
+    RawClient::connect(broker, "observer", &["purista/#"])
         .await
         .unwrap()
-        .unwrap();
-    messages
+        .map(|publish| {
+            Some(Received {
+                topic: String::from_utf8(publish.topic.to_vec()).unwrap(),
+                content_type: raw::content_type(&publish),
+                envelope: raw::decode(&publish).unwrap(),
+            })
+        })
 }
 
 /// The next message, within 5 s.

@@ -8,15 +8,14 @@ use std::future::IntoFuture;
 use std::time::Duration;
 
 use actix::prelude::*;
-use rumqttc::v5::mqttbytes::v5::{Packet, Publish, PublishProperties};
+use rumqttc::v5::mqttbytes::v5::{Publish, PublishProperties};
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 use tributary::{
     CommandContract, CommandError, CommandResult, Invocation, Node, Registrar, Service,
 };
+use tributary_integration_tests::raw::RawClient;
 use tributary_integration_tests::{eventually_async, Mosquitto};
 use tributary_mqtt::{MqttBridge, MqttConfig};
 
@@ -47,87 +46,39 @@ fn keys(publish: &Value) -> Vec<String> {
         .collect()
 }
 
-/// A raw MQTT v5 client standing in for a PURISTA bridge: forwards every publish it receives.
-struct Raw {
-    client: AsyncClient,
-    received: mpsc::UnboundedReceiver<Publish>,
+/// Publishes a captured PURISTA publish as it was: topic, properties, payload.
+async fn replay(raw: &RawClient, captured: &Value) {
+    let props = &captured["properties"];
+    let properties = PublishProperties {
+        content_type: props["contentType"].as_str().map(str::to_owned),
+        correlation_data: props["correlationData"]["utf8"]
+            .as_str()
+            .map(|s| s.as_bytes().to_vec().into()),
+        message_expiry_interval: props["messageExpiryInterval"].as_u64().map(|s| s as u32),
+        user_properties: captured["userPropertiesOrdered"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|kv| {
+                (
+                    kv[0].as_str().unwrap().to_owned(),
+                    kv[1].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect(),
+        ..PublishProperties::default()
+    };
+    let topic = captured["topic"].as_str().unwrap().to_owned();
+    let payload = captured["payloadRaw"].as_str().unwrap().as_bytes().to_vec();
+    raw.client
+        .publish_with_properties(topic, QoS::AtLeastOnce, false, payload, properties)
+        .await
+        .unwrap();
 }
 
-impl Raw {
-    async fn connect(broker: &Mosquitto, id: &str, filters: &[&str]) -> Raw {
-        let mut options = MqttOptions::new(id, broker.host(), broker.port());
-        options.set_max_packet_size(Some(1024 * 1024));
-        let mut network = rumqttc::NetworkOptions::new();
-        network.set_tcp_nodelay(true);
-        options.set_network_options(network);
-        let (client, mut eventloop) = AsyncClient::new(options, 100);
-        let (tx, received) = mpsc::unbounded_channel();
-        let (subscribed_tx, mut subscribed) = mpsc::unbounded_channel();
-        let filter_count = filters.len();
-        for filter in filters {
-            client.subscribe(*filter, QoS::AtLeastOnce).await.unwrap();
-        }
-        actix::spawn(async move {
-            let mut acks = 0;
-            while let Ok(event) = eventloop.poll().await {
-                match event {
-                    Event::Incoming(Packet::Publish(publish)) => {
-                        let _ = tx.send(publish);
-                    }
-                    Event::Incoming(Packet::SubAck(_)) => {
-                        acks += 1;
-                        if acks == filter_count {
-                            let _ = subscribed_tx.send(());
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        });
-        if filter_count > 0 {
-            tokio::time::timeout(Duration::from_secs(5), subscribed.recv())
-                .await
-                .unwrap();
-        }
-        Raw { client, received }
-    }
-
-    /// Publishes a captured PURISTA publish as it was: topic, properties, payload.
-    async fn replay(&self, captured: &Value) {
-        let props = &captured["properties"];
-        let properties = PublishProperties {
-            content_type: props["contentType"].as_str().map(str::to_owned),
-            correlation_data: props["correlationData"]["utf8"]
-                .as_str()
-                .map(|s| s.as_bytes().to_vec().into()),
-            message_expiry_interval: props["messageExpiryInterval"].as_u64().map(|s| s as u32),
-            user_properties: captured["userPropertiesOrdered"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|kv| {
-                    (
-                        kv[0].as_str().unwrap().to_owned(),
-                        kv[1].as_str().unwrap().to_owned(),
-                    )
-                })
-                .collect(),
-            ..PublishProperties::default()
-        };
-        let topic = captured["topic"].as_str().unwrap().to_owned();
-        let payload = captured["payloadRaw"].as_str().unwrap().as_bytes().to_vec();
-        self.client
-            .publish_with_properties(topic, QoS::AtLeastOnce, false, payload, properties)
-            .await
-            .unwrap();
-    }
-
-    async fn next(&mut self) -> Publish {
-        tokio::time::timeout(Duration::from_secs(5), self.received.recv())
-            .await
-            .unwrap()
-            .unwrap()
-    }
+/// The next publish a raw client receives, within 5 s.
+async fn next(raw: &mut RawClient) -> Publish {
+    raw.next().await.expect("nothing arrived within 5 s")
 }
 
 fn json_of(publish: &Publish) -> Value {
@@ -230,13 +181,16 @@ async fn a_purista_caller_gets_purista_answers_from_a_tributary_service() {
         .as_str()
         .unwrap()
         .to_owned();
-    let mut caller = Raw::connect(&broker, "purista-caller", &[&caller_filter]).await;
-    let mut audit = Raw::connect(
+    let mut caller = RawClient::connect(&broker, "purista-caller", &[&caller_filter])
+        .await
+        .unwrap();
+    let mut audit = RawClient::connect(
         &broker,
         "purista-audit",
         &["$share/sharedpurista/purista/+/+/+/+/+/+/+/user_created/+/+/+/+"],
     )
-    .await;
+    .await
+    .unwrap();
 
     for (step_name, expect_type, expect_payload) in [
         (
@@ -251,8 +205,8 @@ async fn a_purista_caller_gets_purista_answers_from_a_tributary_service() {
         ),
     ] {
         let command = step(&capture, step_name, "caller");
-        caller.replay(command).await;
-        let response = caller.next().await;
+        replay(&caller, command).await;
+        let response = next(&mut caller).await;
         let purista = step(&capture, step_name, "service");
         let body = json_of(&response);
         assert_eq!(body["messageType"], expect_type, "{step_name}: {body}");
@@ -286,7 +240,7 @@ async fn a_purista_caller_gets_purista_answers_from_a_tributary_service() {
                 assert_eq!(body["payload"], expect_payload);
                 assert_eq!(body["eventName"], "userCreated");
                 // PURISTA's AuditService got the same message as the success event.
-                let event = audit.next().await;
+                let event = next(&mut audit).await;
                 assert_eq!(json_of(&event)["payload"], expect_payload);
             }
             _ => {
@@ -305,12 +259,13 @@ async fn a_purista_caller_gets_purista_answers_from_a_tributary_service() {
 async fn a_tributary_caller_gets_its_answer_from_a_purista_service() {
     let capture = capture();
     let broker = Mosquitto::start().unwrap();
-    let mut service = Raw::connect(
+    let mut service = RawClient::connect(
         &broker,
         "purista-service",
         &["$share/sharedpurista/purista/command/+/+/+/+/+/+/+/+/user_service/1/create_user"],
     )
-    .await;
+    .await
+    .unwrap();
     let (node, _bridge) = bridged(&broker, false).await;
 
     let client = node
@@ -327,7 +282,7 @@ async fn a_tributary_caller_gets_its_answer_from_a_purista_service() {
             )
             .into_future(),
     );
-    let command = service.next().await;
+    let command = next(&mut service).await;
     let purista_command = step(&capture, "createUser alice", "caller");
     assert_eq!(user_property_keys(&command), keys(purista_command));
     let body = json_of(&command);
@@ -364,7 +319,7 @@ async fn a_tributary_caller_gets_its_answer_from_a_purista_service() {
         .collect();
     levels[9] = instance_level;
     answer["topic"] = json!(levels.join("/"));
-    service.replay(&answer).await;
+    replay(&service, &answer).await;
 
     let created = call.await.unwrap().unwrap();
     assert_eq!(
