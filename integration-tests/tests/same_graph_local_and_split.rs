@@ -6,6 +6,8 @@
 //! - (ii) split over two nodes joined through a mosquitto of the test's own, each with its
 //!   `MqttBridge`: the sensor on node A, the aggregator on node B, each node built as the
 //!   sample's `node` binary builds it (`NodeConfig` naming its services, `graph_part`).
+//!   The readings cross the broker as the sensor's own client sends them, with sender
+//!   `sensor/1/service`: the split aggregates are complete only if B subscribes to those.
 //!
 //! Both run at once, on real time (network I/O does not mix with tokio's paused clock). The
 //! sensor of each waits for the shared origin, a little ahead; before it, the test proves that

@@ -54,38 +54,6 @@ impl EventContract for AggregateEvent {
     type Payload = Aggregate;
 }
 
-/// What the sensor service says about its sampling.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Sampling {
-    /// How many sensors it simulates.
-    pub sensors: usize,
-    /// Milliseconds between two samples of one sensor.
-    pub interval_ms: u64,
-    /// The timestamp of the first sample.
-    pub origin_ms: u64,
-    /// Whether this call started the sampling (false: it was already running, which is what
-    /// every caller but the sensor itself sees).
-    pub started: bool,
-}
-
-/// Command `sensor/1/start`: start sampling, and say how the sensor samples. Answers at
-/// once; calling it again while sampling runs changes nothing.
-///
-/// The sensor invokes it on itself when its instance starts, so nobody else has to: another
-/// caller (the cloud asking a device) gets `started: false` and the sensor's settings. Its
-/// readings are emitted by this command's client and so carry the sender `sensor/1/start`,
-/// a topic other nodes can subscribe to (see [`Sensor`](crate::Sensor)).
-pub struct StartSampling;
-impl CommandContract for StartSampling {
-    const SERVICE: &'static str = "sensor";
-    const VERSION: &'static str = "1";
-    const COMMAND: &'static str = "start";
-    type Payload = Empty;
-    type Parameter = Empty;
-    type Output = Sampling;
-}
-
 /// What the aggregator has seen since it started. Every reading received is aggregated,
 /// open or late: `readings_in == readings_aggregated + readings_open + late_readings`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,10 +3,10 @@
 //! # Layout
 //!
 //! [`contracts`](crate#contracts) are the graph's interface: the `reading` and `aggregate`
-//! events and the `sensor/1/start` and `aggregator/1/snapshot` commands. `config` holds
-//! [`SampleConfig`]; `signal` makes the sensors' deterministic values; `sensor` is the
-//! [`Sensor`] service that samples them on a timer, from the moment it starts; `window` is
-//! the plain windowing logic and `aggregator` the [`Aggregator`] service around it.
+//! events and the `aggregator/1/snapshot` command. `config` holds [`SampleConfig`];
+//! `signal` makes the sensors' deterministic values; `sensor` is the [`Sensor`] service that
+//! samples them on a timer, from the moment it starts; `window` is the plain windowing logic
+//! and `aggregator` the [`Aggregator`] service around it.
 //! [`graph`] puts the services on a node and [`graph_part`] the ones a deployment runs there;
 //! the binaries in `src/bin` run them (`edge`: everything on one node; `node`: whatever its
 //! configuration says), and so do the tests.
@@ -15,9 +15,8 @@
 //!
 //! | message | kind | payload → output |
 //! | --- | --- | --- |
-//! | `reading` | custom event of `sensor/1` (sent as `sensor/1/start`) | [`Reading`] |
+//! | `reading` | custom event of `sensor/1` (sent as `sensor/1/service`) | [`Reading`] |
 //! | `aggregate` | custom event of `aggregator/1` | [`Aggregate`] |
-//! | `sensor/1/start` | command ([`StartSampling`]); the sensor invokes it on itself | `{}` → [`Sampling`] |
 //! | `aggregator/1/snapshot` | command ([`TakeSnapshot`]) | `{}` → [`Snapshot`] |
 #![forbid(unsafe_code)]
 
@@ -31,8 +30,7 @@ mod window;
 pub use aggregator::Aggregator;
 pub use config::SampleConfig;
 pub use contracts::{
-    Aggregate, AggregateEvent, Reading, ReadingEvent, Sampling, Snapshot, StartSampling,
-    TakeSnapshot, Totals,
+    Aggregate, AggregateEvent, Reading, ReadingEvent, Snapshot, TakeSnapshot, Totals,
 };
 pub use sensor::Sensor;
 pub use signal::Signal;

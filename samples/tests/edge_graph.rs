@@ -1,6 +1,6 @@
 //! The sample's graph on one node, on tokio's paused clock with 10 ms samples and 100 ms
-//! windows: the sensor starts sampling by itself (waiting for an origin in the future),
-//! readings follow the seeded signal, every aggregate equals what the test computes from that
+//! windows: the sensor starts sampling by itself, once (waiting for an origin in the future),
+//! its readings carry the sender `sensor/1/service` and follow the seeded signal, every aggregate equals what the test computes from that
 //! signal on its own, each sensor gets one aggregate per window, the snapshot command answers,
 //! and the node shuts down cleanly.
 #![allow(clippy::unwrap_used)]
@@ -9,10 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix::{Actor, Context, Handler};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
-use tributary::{Delivery, Empty, Node, Registrar, Service, Status};
+use tributary::{Address, Delivery, Empty, Node, Registrar, Service, Status};
 use tributary_samples::{
-    graph, Aggregate, AggregateEvent, Reading, ReadingEvent, SampleConfig, StartSampling,
-    TakeSnapshot,
+    graph, Aggregate, AggregateEvent, Reading, ReadingEvent, SampleConfig, TakeSnapshot,
 };
 
 const SENSORS: usize = 3;
@@ -79,9 +78,10 @@ fn assert_aggregate(actual: &Aggregate, expected: &Aggregate) {
     );
 }
 
-/// A subscriber of the test: forwards readings and aggregates to channels.
+/// A subscriber of the test: forwards readings (with their sender) and aggregates to
+/// channels.
 struct Recorder {
-    readings: UnboundedSender<Reading>,
+    readings: UnboundedSender<(Reading, Address)>,
     aggregates: UnboundedSender<Aggregate>,
 }
 
@@ -102,7 +102,8 @@ impl Service for Recorder {
 impl Handler<Delivery<ReadingEvent>> for Recorder {
     type Result = ();
     fn handle(&mut self, reading: Delivery<ReadingEvent>, _: &mut Context<Self>) {
-        let _ = self.readings.send(reading.into_payload());
+        let sender = reading.meta().sender().clone();
+        let _ = self.readings.send((reading.into_payload(), sender));
     }
 }
 
@@ -115,7 +116,7 @@ impl Handler<Delivery<AggregateEvent>> for Recorder {
 
 struct Sample {
     node: Node,
-    readings: UnboundedReceiver<Reading>,
+    readings: UnboundedReceiver<(Reading, Address)>,
     aggregates: UnboundedReceiver<Aggregate>,
 }
 
@@ -164,7 +165,7 @@ async fn readings_follow_the_seeded_signal() {
     let samples = 25;
     let readings = take(&mut sample.readings, samples * SENSORS).await;
     let signals: Vec<Vec<f64>> = (0..SENSORS).map(|i| signal(i, samples)).collect();
-    for (n, reading) in readings.iter().enumerate() {
+    for (n, (reading, _)) in readings.iter().enumerate() {
         let (k, index) = (n / SENSORS, n % SENSORS);
         assert_eq!(reading.sensor, format!("sensor-{}", index + 1));
         assert_eq!(reading.timestamp_ms, ORIGIN_MS + k as u64 * INTERVAL_MS);
@@ -245,24 +246,43 @@ async fn snapshot_answers_with_the_latest_windows_and_totals() {
 }
 
 #[actix::test]
-async fn the_sensor_starts_by_itself_and_starting_again_keeps_the_one_sampler() {
+async fn the_sensor_starts_by_itself_once_and_speaks_as_sensor_1_service() {
     let mut sample = start();
-    // Nobody invoked `sensor/1/start`: the readings come anyway.
-    let first = recv(&mut sample.readings).await;
-    assert_eq!(first.timestamp_ms, ORIGIN_MS);
-    let again = sample
+    let node = sample.node.instance_id();
+    // Nobody invokes anything. The paused clock stands still until every task is idle, so
+    // sample k runs exactly k intervals after the node started: half an interval after
+    // sample 35, samples 0 to 35 have been taken, each of them once if one sampler runs.
+    let samples: u64 = 36;
+    tokio::time::sleep(Duration::from_millis(
+        (samples - 1) * INTERVAL_MS + INTERVAL_MS / 2,
+    ))
+    .await;
+    let totals = sample
         .node
         .client()
-        .invoke::<StartSampling>(Empty {}, Empty {})
+        .invoke::<TakeSnapshot>(Empty {}, Empty {})
         .await
-        .unwrap();
-    assert!(!again.started);
-    assert_eq!(again.sensors, SENSORS);
-    assert_eq!(again.interval_ms, INTERVAL_MS);
-    assert_eq!(again.origin_ms, ORIGIN_MS);
-    let aggregates = take(&mut sample.aggregates, 2 * SENSORS).await;
-    for aggregate in &aggregates {
-        assert_eq!(aggregate.count, PER_WINDOW as u64, "{aggregate:?}");
+        .unwrap()
+        .totals;
+    assert_eq!(totals.readings_in, samples * SENSORS as u64, "{totals:?}");
+
+    let mut heard = Vec::new();
+    while let Ok(reading) = sample.readings.try_recv() {
+        heard.push(reading);
+    }
+    assert_eq!(heard.len(), samples as usize * SENSORS);
+    // The sensor's own client sends them: sender target "service", on this node.
+    let sensor = Address::new("sensor", "1", "service").on_instance(node);
+    for (n, (reading, sender)) in heard.iter().enumerate() {
+        let (k, index) = (n / SENSORS, n % SENSORS);
+        assert_eq!(
+            (reading.sensor.as_str(), reading.timestamp_ms),
+            (
+                format!("sensor-{}", index + 1).as_str(),
+                ORIGIN_MS + k as u64 * INTERVAL_MS
+            ),
+        );
+        assert_eq!(*sender, sensor, "{reading:?}");
     }
 }
 
@@ -300,7 +320,7 @@ async fn sampling_waits_for_an_origin_in_the_future() {
     // Then sampling begins at the origin, and the windows are full ones.
     let first = take(&mut sample.readings, SENSORS).await;
     assert!(
-        first.iter().all(|r| r.timestamp_ms == origin_ms),
+        first.iter().all(|(r, _)| r.timestamp_ms == origin_ms),
         "{first:?}"
     );
     let aggregates = take(&mut sample.aggregates, SENSORS).await;
