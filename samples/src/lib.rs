@@ -23,6 +23,7 @@
 mod aggregator;
 mod config;
 mod contracts;
+mod forwarder;
 mod sensor;
 mod signal;
 mod window;
@@ -32,6 +33,7 @@ pub use config::SampleConfig;
 pub use contracts::{
     Aggregate, AggregateEvent, Reading, ReadingEvent, Snapshot, TakeSnapshot, Totals,
 };
+pub use forwarder::Forwarder;
 pub use sensor::Sensor;
 pub use signal::Signal;
 

@@ -6,11 +6,10 @@ use std::error::Error;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix::{Actor, Context, Handler};
 use tokio::sync::mpsc;
 use tracing_subscriber::EnvFilter;
-use tributary::{Delivery, Empty, Node, Registrar, Service};
-use tributary_samples::{graph, Aggregate, AggregateEvent, SampleConfig, TakeSnapshot};
+use tributary::{Empty, Node};
+use tributary_samples::{graph, Aggregate, Forwarder, SampleConfig, TakeSnapshot};
 
 const USAGE: &str = "usage: edge [--seconds N] [--sensors N]
   --seconds N   how long to sample, in seconds (default 5)
@@ -105,9 +104,7 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
 
     let (aggregates, mut received) = mpsc::unbounded_channel();
     let node = graph(Node::builder(), &config)
-        .service(move || Printer {
-            aggregates: aggregates.clone(),
-        })
+        .service(move || Forwarder::new(aggregates.clone()))
         .start()?;
     let client = node.client();
     println!(
@@ -195,32 +192,6 @@ fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// Forwards every aggregate to `run`, which prints it: a subscriber of the binary, so that
-/// the library never prints.
-struct Printer {
-    aggregates: mpsc::UnboundedSender<Aggregate>,
-}
-
-impl Actor for Printer {
-    type Context = Context<Self>;
-}
-
-impl Service for Printer {
-    const NAME: &'static str = "printer";
-    const VERSION: &'static str = "1";
-    fn register(service: &mut Registrar<Self>) {
-        service.subscribe::<AggregateEvent>();
-    }
-}
-
-impl Handler<Delivery<AggregateEvent>> for Printer {
-    type Result = ();
-    fn handle(&mut self, aggregate: Delivery<AggregateEvent>, _: &mut Context<Self>) {
-        // `run` stops reading before the node stops: later aggregates are not printed.
-        let _ = self.aggregates.send(aggregate.into_payload());
-    }
 }
 
 #[cfg(test)]

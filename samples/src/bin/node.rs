@@ -9,14 +9,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix::{Actor, Context, Handler};
 use tokio::sync::mpsc;
 use tracing_subscriber::EnvFilter;
-use tributary::{Delivery, Empty, Node, Registrar, Service};
+use tributary::{Empty, Node, Service};
 use tributary_mqtt::{MqttBridge, NodeConfig};
-use tributary_samples::{
-    graph_part, Aggregate, AggregateEvent, SampleConfig, TakeSnapshot, SERVICES,
-};
+use tributary_samples::{graph_part, Aggregate, Forwarder, SampleConfig, TakeSnapshot, SERVICES};
 
 const USAGE: &str = "usage: node [--config PATH] [--seconds N] [--sensors N]
   --config PATH  the node's configuration (TOML); default: $TRIBUTARY_CONFIG, else none
@@ -28,7 +25,7 @@ TRIBUTARY_MQTT_HOST, TRIBUTARY_MQTT_PORT, TRIBUTARY_MQTT=off, ...). Logs go to s
 RUST_LOG to see more than warnings.";
 
 /// The subscriber of this binary that prints aggregates.
-const PRINTER: &str = "printer";
+const PRINTER: &str = Forwarder::NAME;
 
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,9 +149,7 @@ async fn run(args: Args, config: NodeConfig) -> Result<(), Box<dyn Error>> {
     let mut builder = graph_part(builder, &sample, |service| config.runs(service));
     let (aggregates, mut received) = mpsc::unbounded_channel();
     if config.runs(PRINTER) {
-        builder = builder.service(move || Printer {
-            aggregates: aggregates.clone(),
-        });
+        builder = builder.service(move || Forwarder::new(aggregates.clone()));
     }
     let node = builder.start()?;
 
@@ -318,32 +313,6 @@ fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// Forwards every aggregate to `run`, which prints it: a subscriber of the binary, so that
-/// the library never prints.
-struct Printer {
-    aggregates: mpsc::UnboundedSender<Aggregate>,
-}
-
-impl Actor for Printer {
-    type Context = Context<Self>;
-}
-
-impl Service for Printer {
-    const NAME: &'static str = PRINTER;
-    const VERSION: &'static str = "1";
-    fn register(service: &mut Registrar<Self>) {
-        service.subscribe::<AggregateEvent>();
-    }
-}
-
-impl Handler<Delivery<AggregateEvent>> for Printer {
-    type Result = ();
-    fn handle(&mut self, aggregate: Delivery<AggregateEvent>, _: &mut Context<Self>) {
-        // `run` stops reading before the node stops: later aggregates are not printed.
-        let _ = self.aggregates.send(aggregate.into_payload());
-    }
 }
 
 #[cfg(test)]
