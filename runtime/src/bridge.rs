@@ -200,7 +200,7 @@ impl BridgeLink {
         let shared = self.shared()?;
         let meta = metadata(event)?;
         let message = EventMessage {
-            meta,
+            meta: Arc::new(meta),
             payload: EventPayload::json(event.payload.clone().unwrap_or(Value::Null)),
         };
         shared

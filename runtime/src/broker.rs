@@ -23,25 +23,34 @@ use crate::text::Id;
 /// refuses the input; 500 when the handler panicked or its instance stopped; 502 at once when
 /// no instance handles the command; 503 while the node drains; 504 at the deadline. After a
 /// success the contract's success event, if it has one, goes to the subscribers.
-pub(crate) async fn dispatch<C: CommandContract>(
+pub(crate) fn dispatch<C: CommandContract>(
     shared: &Arc<Shared>,
     meta: Metadata,
     payload: C::Payload,
     parameter: C::Parameter,
     timeout: Duration,
     publish_success: bool,
-) -> Result<C::Output, CommandError> {
-    if let Err(violations) = C::validate(&payload, &parameter) {
-        return Err(CommandError::invalid("payload", violations));
+) -> impl std::future::Future<Output = Result<C::Output, CommandError>> + Send + 'static {
+    use futures_util::future::Either;
+    type Out<C> = Result<<C as CommandContract>::Output, CommandError>;
+    fn done<C: CommandContract>(r: Out<C>) -> futures_util::future::BoxFuture<'static, Out<C>> {
+        Box::pin(std::future::ready(r))
     }
-    let _in_flight = shared.enter();
+    if let Err(violations) = C::validate(&payload, &parameter) {
+        return Either::Right(done::<C>(Err(CommandError::invalid("payload", violations))));
+    }
+    let in_flight = shared.enter_owned();
     let elsewhere = meta
         .receiver
         .as_ref()
         .and_then(|r| r.instance_id)
         .is_some_and(|instance| instance != shared.instance_id);
     if elsewhere {
-        return dispatch_remote::<C>(shared, meta, payload, parameter, timeout).await;
+        let shared = shared.clone();
+        return Either::Right(Box::pin(async move {
+            let _in_flight = in_flight;
+            dispatch_remote::<C>(&shared, meta, payload, parameter, timeout).await
+        }));
     }
     let span = tracing::debug_span!(
         "command",
@@ -57,7 +66,7 @@ pub(crate) async fn dispatch<C: CommandContract>(
     }
     let success = C::SUCCESS_EVENT
         .filter(|_| publish_success)
-        .map(|event| success_event_meta::<C>(shared, &meta, event));
+        .map(|event| Box::new(success_event_meta::<C>(shared, &meta, event)));
 
     // The table's read guard lives only in this block: nothing is held across an await.
     let request = {
@@ -66,7 +75,7 @@ pub(crate) async fn dispatch<C: CommandContract>(
                 Some(instance) => Ok(instance.send(Invocation {
                     payload,
                     parameter,
-                    meta,
+                    meta: Box::new(meta),
                     shared: shared.clone(),
                     span: span.clone(),
                 })),
@@ -79,47 +88,58 @@ pub(crate) async fn dispatch<C: CommandContract>(
     let request = match request {
         Ok(request) => request,
         Err((Some(route), payload, parameter, meta)) => {
-            return dispatch_json::<C>(
-                shared,
-                route,
-                meta,
-                payload,
-                parameter,
-                timeout,
-                publish_success,
-            )
-            .await
+            let shared = shared.clone();
+            return Either::Right(Box::pin(async move {
+                let _in_flight = in_flight;
+                dispatch_json::<C>(
+                    &shared,
+                    route,
+                    meta,
+                    payload,
+                    parameter,
+                    timeout,
+                    publish_success,
+                )
+                .await
+            }));
         }
-        // No local instance: another node's, through the bridge, if there is one.
         Err((None, payload, parameter, meta)) => {
-            return dispatch_remote::<C>(shared, meta, payload, parameter, timeout).await
+            let shared = shared.clone();
+            return Either::Right(Box::pin(async move {
+                let _in_flight = in_flight;
+                dispatch_remote::<C>(&shared, meta, payload, parameter, timeout).await
+            }));
         }
     };
-
-    let outcome = answer(tokio::time::timeout(timeout, request).await, timeout);
-    if let Err(err) = &outcome {
-        if err.status == Status::INTERNAL_SERVER_ERROR && !err.handled {
-            span.in_scope(|| {
-                tracing::warn!("no answer: the handler panicked or its instance stopped")
-            });
+    let timed = tokio::time::timeout(timeout, request);
+    let shared = shared.clone();
+    Either::Left(futures_util::FutureExt::map(timed, move |result| {
+        let _in_flight = in_flight;
+        let outcome = answer(result, timeout);
+        if let Err(err) = &outcome {
+            if err.status == Status::INTERNAL_SERVER_ERROR && !err.handled {
+                span.in_scope(|| {
+                    tracing::warn!("no answer: the handler panicked or its instance stopped")
+                });
+            }
         }
-    }
-    if let (Ok(output), Some(meta)) = (&outcome, success) {
-        publish(
-            shared,
-            EventMessage {
-                meta,
-                payload: EventPayload::typed(output.clone()),
-            },
-        );
-    }
-    span.in_scope(|| match &outcome {
-        Ok(_) => tracing::trace!("command succeeded"),
-        Err(err) => {
-            tracing::debug!(status = err.status.code(), message = %err.message, "command failed")
+        if let (Ok(output), Some(meta)) = (&outcome, success) {
+            publish(
+                &shared,
+                EventMessage {
+                    meta: Arc::from(meta),
+                    payload: EventPayload::typed(output.clone()),
+                },
+            );
         }
-    });
-    outcome
+        span.in_scope(|| match &outcome {
+            Ok(_) => tracing::trace!("command succeeded"),
+            Err(err) => {
+                tracing::debug!(status = err.status.code(), message = %err.message, "command failed")
+            }
+        });
+        outcome
+    }))
 }
 
 /// What a caller gets from a mailbox request that ran against a deadline.

@@ -142,7 +142,13 @@ impl Client {
 
     fn emit_payload(&self, event: Text, payload: EventPayload) -> usize {
         let meta = self.metadata(MessageType::CustomMessage, None, Some(event), None);
-        broker::publish(&self.shared, EventMessage { meta, payload })
+        broker::publish(
+            &self.shared,
+            EventMessage {
+                meta: Arc::new(meta),
+                payload,
+            },
+        )
     }
 
     /// The metadata of a message this client sends.
@@ -234,22 +240,38 @@ impl<C: CommandContract> IntoFuture for Invoke<C> {
     type IntoFuture = BoxFuture<'static, Self::Output>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            let client = self.client;
-            client.admit()?;
-            let key = CommandKey::of::<C>();
-            let meta = client.command_metadata(&key, self.instance);
-            let timeout = self.timeout.unwrap_or(client.shared.default_timeout);
-            broker::dispatch::<C>(
-                &client.shared,
-                meta,
-                self.payload,
-                self.parameter,
-                timeout,
-                true,
-            )
-            .await
-        })
+        use futures_util::FutureExt;
+        Box::pin(
+            futures_util::future::lazy(move |_| match self.start() {
+                Ok(call) => futures_util::future::Either::Left(call),
+                Err(err) => futures_util::future::Either::Right(std::future::ready(Err(err))),
+            })
+            .flatten(),
+        )
+    }
+}
+
+impl<C: CommandContract> Invoke<C> {
+    /// Everything up to the send, outside the future that waits for the answer.
+    fn start(
+        self,
+    ) -> Result<
+        impl std::future::Future<Output = Result<C::Output, CommandError>> + Send + 'static,
+        CommandError,
+    > {
+        let client = self.client;
+        client.admit()?;
+        let key = CommandKey::of::<C>();
+        let meta = client.command_metadata(&key, self.instance);
+        let timeout = self.timeout.unwrap_or(client.shared.default_timeout);
+        Ok(broker::dispatch::<C>(
+            &client.shared,
+            meta,
+            self.payload,
+            self.parameter,
+            timeout,
+            true,
+        ))
     }
 }
 

@@ -67,7 +67,7 @@ pub struct Invocation<C: CommandContract> {
     pub payload: C::Payload,
     /// The options that came with it.
     pub parameter: C::Parameter,
-    pub(crate) meta: Metadata,
+    pub(crate) meta: Box<Metadata>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) span: tracing::Span,
 }
@@ -100,9 +100,9 @@ impl<C: CommandContract> Invocation<C> {
 /// An event, delivered to the mailbox of a subscribing service's instance.
 pub struct Delivery<E: EventContract> {
     pub(crate) payload: Arc<E::Payload>,
-    pub(crate) meta: Metadata,
+    pub(crate) meta: Arc<Metadata>,
     pub(crate) shared: Arc<Shared>,
-    pub(crate) subscriber: Address,
+    pub(crate) subscriber: Arc<Address>,
 }
 
 impl<E: EventContract> Message for Delivery<E> {
@@ -136,7 +136,9 @@ impl<E: EventContract> Delivery<E> {
     pub fn client(&self) -> Client {
         // On this node's instance, as every other client speaks: a bridge refuses to publish
         // an event whose sender names no instance.
-        let me = self.subscriber.clone().on_instance(self.shared.instance_id);
+        let me = (*self.subscriber)
+            .clone()
+            .on_instance(self.shared.instance_id);
         Client::new(self.shared.clone(), CallContext::within(&self.meta, me))
     }
 }

@@ -28,8 +28,14 @@
 //! wait has a deadline: a call that gets no answer in 5 s, or a stream that makes no progress
 //! in 5 s, ends the program with the reason.
 //!
-//! `--quick` (or `BENCH_QUICK=1`) runs one short round, as a smoke test of the program. It
-//! always exits 0 once it has measured: it prints PASS or MISS against the goals.
+//! Beside the rates, each run reads the CPU time the bench process and the broker used
+//! (`/proc/PID/task/*/schedstat`), per call or message: on a shared machine that shows where
+//! the work is better than the rates do.
+//!
+//! `--quick` (or `BENCH_QUICK=1`) runs one short round, as a smoke test of the program;
+//! `--only a,b` runs just those workloads (`tributary_json_conc64`, …) and prints their rate
+//! and CPU, for profiling. The program exits 0 once it has measured: it prints PASS or MISS
+//! against the goals.
 
 use std::future::IntoFuture;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -216,12 +222,42 @@ struct Sample {
     elapsed: Duration,
     /// p50 and p99 of one call, in µs, for the sequential shape.
     latency: Option<(f64, f64)>,
+    /// CPU time used by the bench process and by the broker during the run, in ns.
+    cpu: (u64, u64),
 }
 
 impl Sample {
+    fn new(n: u64, elapsed: Duration) -> Sample {
+        Sample {
+            n,
+            elapsed,
+            latency: None,
+            cpu: (0, 0),
+        }
+    }
+
     fn rate(&self) -> f64 {
         self.n as f64 / self.elapsed.as_secs_f64()
     }
+
+    /// CPU µs per call (or message) of the bench process and of the broker.
+    fn cpu_per_call(&self) -> (f64, f64) {
+        let per = |ns: u64| ns as f64 / self.n as f64 / 1000.0;
+        (per(self.cpu.0), per(self.cpu.1))
+    }
+}
+
+/// The CPU time process `pid` has used so far, all its threads, in ns: the first field of
+/// `/proc/PID/task/*/schedstat`. 0 where that cannot be read.
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 /// Times `n` calls made one after the other.
@@ -253,9 +289,8 @@ impl Sequential {
         let p50 = percentile(&mut self.latencies, 0.50) / 1000.0;
         let p99 = percentile(&mut self.latencies, 0.99) / 1000.0;
         Sample {
-            n,
-            elapsed: self.previous - self.start,
             latency: Some((p50, p99)),
+            ..Sample::new(n, self.previous - self.start)
         }
     }
 }
@@ -467,11 +502,7 @@ impl Floor {
                         issued += 1;
                     }
                 }
-                Sample {
-                    n,
-                    elapsed: start.elapsed(),
-                    latency: None,
-                }
+                Sample::new(n, start.elapsed())
             }
             Shape::Events => {
                 let publisher = &self.publisher;
@@ -518,11 +549,7 @@ async fn stream_events(
         send(seq);
     }
     wait_count(&mut counted, what, |c| c >= n).await;
-    Sample {
-        n,
-        elapsed: start.elapsed(),
-        latency: None,
-    }
+    Sample::new(n, start.elapsed())
 }
 
 /// The floor again, on a 2-worker tokio runtime in a thread of its own.
@@ -578,12 +605,17 @@ struct Remote {
     tally: Arc<Tally>,
     nodes: Vec<Node>,
     bridges: Vec<MqttBridge>,
+    /// What the bridges counted while they got ready (late probe answers, say).
+    problems_at_start: u64,
 }
 
 impl Remote {
     /// Starts both nodes and returns once a command and an event have crossed.
     async fn start(host: &str, port: u16, codec: Codec) -> Remote {
+        // A prefix per codec keeps the pairs apart: the same service on both would otherwise
+        // share its command and event groups across them.
         let config = MqttConfig {
+            prefix: format!("bench-{codec}"),
             drain_ms: 300,
             ..MqttConfig::new(host, port).codec(codec)
         };
@@ -619,9 +651,13 @@ impl Remote {
             tally,
             nodes: vec![server, caller_node],
             bridges: bridges.into(),
+            problems_at_start: 0,
         };
         remote.until_subscribed().await;
-        remote
+        Remote {
+            problems_at_start: remote.problems(),
+            ..remote
+        }
     }
 
     /// The subscriptions are made after CONNACK: retries a command and an event until each
@@ -640,11 +676,9 @@ impl Remote {
         let mut counted = self.tally.start(0);
         loop {
             self.caller.emit::<Tick>(blob(0, 0));
-            let arrived = tokio::time::timeout(
-                Duration::from_millis(300),
-                counted.wait_for(|&c| c > 0),
-            )
-            .await;
+            let arrived =
+                tokio::time::timeout(Duration::from_millis(300), counted.wait_for(|&c| c > 0))
+                    .await;
             if matches!(arrived, Ok(Ok(_))) {
                 break;
             }
@@ -685,11 +719,7 @@ impl Remote {
                         issued += 1;
                     }
                 }
-                Sample {
-                    n,
-                    elapsed: start.elapsed(),
-                    latency: None,
-                }
+                Sample::new(n, start.elapsed())
             }
             Shape::Events => {
                 let caller = &self.caller;
@@ -701,16 +731,18 @@ impl Remote {
         }
     }
 
-    /// Problems the bridges counted: dropped events, undecodable or late messages, lost
-    /// connections.
+    /// Problems the bridges counted since they got ready: dropped events, undecodable or late
+    /// messages, lost connections.
     fn problems(&self) -> u64 {
-        self.bridges
+        let total: u64 = self
+            .bridges
             .iter()
             .map(|b| {
                 let h = b.health();
                 h.events_dropped + h.undecodable + h.late_responses + h.connection_errors
             })
-            .sum()
+            .sum();
+        total - self.problems_at_start
     }
 
     async fn shutdown(self) {
@@ -773,6 +805,8 @@ struct Systems<'a> {
     json: Remote,
     bincode: Remote,
     floor_mt: &'a FloorThread,
+    /// The broker's process id, for its CPU time.
+    broker_pid: u32,
     /// The id of the next run, which tags its messages.
     next_run: u64,
 }
@@ -781,12 +815,17 @@ impl Systems<'_> {
     async fn run(&mut self, (subject, shape): Workload, n: u64) -> Sample {
         self.next_run += 1;
         let run = self.next_run;
-        match subject {
+        let cpu = || (cpu_ns(std::process::id()), cpu_ns(self.broker_pid));
+        let before = cpu();
+        let mut sample = match subject {
             Subject::Floor => self.floor.run(shape, n, run).await,
             Subject::Json => self.json.run(shape, n, run).await,
             Subject::Bincode => self.bincode.run(shape, n, run).await,
             Subject::FloorMt => self.floor_mt.run(shape, n, run).await,
-        }
+        };
+        let after = cpu();
+        sample.cpu = (after.0 - before.0, after.1 - before.1);
+        sample
     }
 
     /// Warms `workload` up for `warm_up`, growing the run until one takes an eighth of it;
@@ -810,6 +849,8 @@ impl Systems<'_> {
 /// How the program was asked to run.
 struct Options {
     quick: bool,
+    /// `--only a,b`: just these workloads, printed as `name_per_s` lines (for profiling).
+    only: Option<Vec<Workload>>,
     rounds: usize,
     warm_up: Duration,
     target: Duration,
@@ -817,8 +858,24 @@ struct Options {
 
 impl Options {
     fn from_env() -> Options {
-        let quick = std::env::args().any(|a| a == "--quick")
+        let args: Vec<String> = std::env::args().collect();
+        let quick = args.iter().any(|a| a == "--quick")
             || std::env::var("BENCH_QUICK").is_ok_and(|v| v == "1");
+        let only = args
+            .iter()
+            .position(|a| a == "--only")
+            .and_then(|i| args.get(i + 1))
+            .map(|names| {
+                names
+                    .split(',')
+                    .map(|wanted| {
+                        *ROUND
+                            .iter()
+                            .find(|&&w| name(w) == wanted)
+                            .unwrap_or_else(|| panic!("no workload {wanted:?}"))
+                    })
+                    .collect()
+            });
         // 12 workloads × (warm-up + rounds × target) ≈ 50 s in all for the full run.
         let (rounds, warm_up, target) = if quick {
             (1, Duration::from_millis(100), Duration::from_millis(150))
@@ -827,10 +884,15 @@ impl Options {
         };
         Options {
             quick,
+            only,
             rounds,
             warm_up,
             target,
         }
+    }
+
+    fn workloads(&self) -> Vec<Workload> {
+        self.only.clone().unwrap_or_else(|| ROUND.to_vec())
     }
 }
 
@@ -851,6 +913,8 @@ fn main() {
     );
     let floor_mt = FloorThread::start(host, port, format!("{tag}-mt"));
 
+    let broker_pid = broker.pid().expect("mosquitto runs");
+    let workloads = options.workloads();
     let system = actix::System::new();
     let (rounds, warm_up, target) = (options.rounds, options.warm_up, options.target);
     let (results, problems) = system.block_on(async {
@@ -859,16 +923,17 @@ fn main() {
             json: Remote::start(host, port, Codec::Json).await,
             bincode: Remote::start(host, port, Codec::Bincode).await,
             floor_mt: &floor_mt,
+            broker_pid,
             next_run: 0,
         };
         let mut sizes = Vec::new();
-        for workload in ROUND {
+        for &workload in &workloads {
             sizes.push(systems.calibrate(workload, warm_up, target).await);
         }
         let mut results = Results::default();
         for _ in 0..rounds {
             let mut round = Vec::new();
-            for (&workload, &n) in ROUND.iter().zip(&sizes) {
+            for (&workload, &n) in workloads.iter().zip(&sizes) {
                 round.push((workload, systems.run(workload, n).await));
             }
             results.rounds.push(round);
@@ -880,7 +945,23 @@ fn main() {
     });
     floor_mt.stop();
     drop(broker);
-    report(&results, &options, problems, started.elapsed());
+    match &options.only {
+        Some(only) => {
+            for &workload in only {
+                let rate = results.stat(workload, Sample::rate).median;
+                let cpu = results.stat(workload, |s| s.cpu_per_call().0).median;
+                let broker_cpu = results.stat(workload, |s| s.cpu_per_call().1).median;
+                println!("{}_per_s: {rate:.0}", name(workload));
+                if workload.1 == Shape::Seq {
+                    let p50 = results.stat(workload, p50).median;
+                    println!("{}_p50_us: {p50:.1}", name(workload));
+                }
+                println!("{}_cpu_us_per_call: {cpu:.1}", name(workload));
+                println!("{}_broker_cpu_us_per_call: {broker_cpu:.1}", name(workload));
+            }
+        }
+        None => report(&results, &options, problems, started.elapsed()),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1016,8 +1097,14 @@ fn report(results: &Results, options: &Options, problems: u64, took: Duration) {
             thousands(conc_rate.min),
             thousands(conc_rate.max)
         );
-        figures.push((format!("{}_p50_us", name(seq)), format!("{:.1}", p50.median)));
-        figures.push((format!("{}_p99_us", name(seq)), format!("{:.1}", p99.median)));
+        figures.push((
+            format!("{}_p50_us", name(seq)),
+            format!("{:.1}", p50.median),
+        ));
+        figures.push((
+            format!("{}_p99_us", name(seq)),
+            format!("{:.1}", p99.median),
+        ));
         figures.push((
             format!("{}_calls_per_s", name(seq)),
             format!("{:.0}", seq_rate.median),
@@ -1045,6 +1132,30 @@ fn report(results: &Results, options: &Options, problems: u64, took: Duration) {
             format!("{}_per_s", name(events)),
             format!("{:.0}", rate.median),
         ));
+    }
+    println!();
+    println!(
+        "{:<46} {:>14} {:>14} {:>14}",
+        "CPU µs per call or message: bench / broker", "1 in flight", "64 in flight", "one-way"
+    );
+    for (subject, label) in subjects {
+        let cells = [Seq, Conc, Events].map(|shape| {
+            let bench = results
+                .stat((subject, shape), |s| s.cpu_per_call().0)
+                .median;
+            let broker = results
+                .stat((subject, shape), |s| s.cpu_per_call().1)
+                .median;
+            figures.push((
+                format!("{}_cpu_us", name((subject, shape))),
+                format!("{bench:.1} bench, {broker:.1} broker"),
+            ));
+            format!("{bench:.0} / {broker:.0}")
+        });
+        println!(
+            "  {label:<44} {:>14} {:>14} {:>14}",
+            cells[0], cells[1], cells[2]
+        );
     }
     println!();
 

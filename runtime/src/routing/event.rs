@@ -62,7 +62,7 @@ fn typed_to_json<T: Data>(value: &(dyn Any + Send + Sync)) -> Result<Value, Stri
 
 /// An event on its way to subscribers.
 pub(crate) struct EventMessage {
-    pub(crate) meta: Metadata,
+    pub(crate) meta: Arc<Metadata>,
     pub(crate) payload: EventPayload,
 }
 
@@ -83,7 +83,7 @@ pub(crate) trait Deliver: Send + Sync {
         &self,
         event: &EventMessage,
         shared: &Arc<Shared>,
-        subscriber: &Address,
+        subscriber: &Arc<Address>,
     ) -> Result<(), Undelivered>;
     fn connected(&self) -> bool;
 }
@@ -95,7 +95,7 @@ impl<E: EventContract> Deliver for Target<E> {
         &self,
         event: &EventMessage,
         shared: &Arc<Shared>,
-        subscriber: &Address,
+        subscriber: &Arc<Address>,
     ) -> Result<(), Undelivered> {
         if !self.0.connected() {
             return Err(Undelivered::Closed);
@@ -121,7 +121,7 @@ impl<E: EventContract> Deliver for Target<E> {
 /// One subscription of one service with its instances' mailboxes.
 pub(crate) struct SubscriptionRoute {
     /// The subscribing service, with the subscription's name as target.
-    pub(crate) subscriber: Address,
+    pub(crate) subscriber: Arc<Address>,
     pub(crate) subscription: Subscription,
     targets: Box<[Arc<dyn Deliver>]>,
     next: AtomicUsize,
@@ -196,7 +196,7 @@ impl<A: Service> SubscriptionBinding<A> {
     /// Routes matching events to these instances.
     pub(crate) fn install(&self, routes: &Routes, instances: &[Addr<A>]) {
         let route = SubscriptionRoute {
-            subscriber: self.subscriber(),
+            subscriber: Arc::new(self.subscriber()),
             subscription: self.subscription.clone(),
             targets: instances.iter().map(self.target).collect(),
             next: AtomicUsize::new(0),
@@ -214,7 +214,7 @@ impl<A: Service> SubscriptionBinding<A> {
         if let Some(mut list) = routes.events.get_mut(&self.subscription.filter.event_name) {
             if let Some(slot) = list
                 .iter_mut()
-                .find(|r| r.subscriber == me)
+                .find(|r| *r.subscriber == me)
                 .and_then(|r| r.targets.get_mut(index))
             {
                 *slot = (self.target)(addr);
@@ -239,7 +239,7 @@ impl Routes {
             .flat_map(|list| {
                 list.iter()
                     .map(|route| crate::bridge::LocalSubscription {
-                        subscriber: route.subscriber.clone(),
+                        subscriber: (*route.subscriber).clone(),
                         filter: route.subscription.filter().clone(),
                         every_instance: route.subscription.is_every_instance(),
                     })
@@ -258,7 +258,7 @@ impl Routes {
         shared: &Arc<Shared>,
     ) -> Option<usize> {
         for list in self.events.iter() {
-            if let Some(route) = list.iter().find(|r| &r.subscriber == subscriber) {
+            if let Some(route) = list.iter().find(|r| &*r.subscriber == subscriber) {
                 if !route.subscription.filter().matches(&event.meta) {
                     return Some(0);
                 }
