@@ -124,6 +124,41 @@ command!(
     Heard, "Probe", "heard", Empty, Vec<HeardPing>
 );
 
+/// A numbered payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Numbered {
+    /// The number.
+    pub n: u64,
+}
+
+command!(
+    /// A command no service of the graph handles.
+    Nobody, "Nobody", "listens", Numbered, ()
+);
+
+/// Waits, at most `within`, until `target` answers an `Echo/1/echo` addressed to it. Its
+/// bridge subscribes the shared command filter before the instance filter, on one connection
+/// that mosquitto serves in order: once the instance filter works, the share-group
+/// membership does too.
+pub async fn answers(caller: &tributary::Node, target: &tributary::Node, within: Duration) -> bool {
+    let id = target.instance_id();
+    crate::eventually_async(within, async || {
+        caller
+            .client()
+            .invoke::<Echo>(
+                Text {
+                    text: "probe".into(),
+                },
+                Empty {},
+            )
+            .on_instance(id)
+            .timeout(Duration::from_millis(500))
+            .await
+            .is_ok_and(|echoed| echoed.node == id.to_string())
+    })
+    .await
+}
+
 /// `pinged`: the number a `ping` carried.
 pub struct Pinged;
 impl EventContract for Pinged {

@@ -13,29 +13,12 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tributary::codec::Codec;
-use tributary::{CommandContract, Empty, Status};
-use tributary_integration_tests::graph::BridgedNode;
+use tributary::{Empty, Status};
+use tributary_integration_tests::graph::{BridgedNode, Nobody, Numbered};
 use tributary_integration_tests::raw::RawClient;
 use tributary_integration_tests::{eventually_async, Mosquitto, MosquittoConfig};
-
-/// A command no node handles.
-struct Nobody;
-impl CommandContract for Nobody {
-    const SERVICE: &'static str = "Nobody";
-    const VERSION: &'static str = "1";
-    const COMMAND: &'static str = "listens";
-    type Payload = Payload;
-    type Parameter = Empty;
-    type Output = ();
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Payload {
-    n: u64,
-}
 
 const CALLS: u64 = 200;
 const TIMEOUT: Duration = Duration::from_secs(1);
@@ -102,7 +85,7 @@ async fn commands_whose_caller_timed_out_are_not_sent_later() {
     let started = Instant::now();
     let outcomes = join_all((0..CALLS).map(|n| {
         client
-            .invoke::<Nobody>(Payload { n }, Empty {})
+            .invoke::<Nobody>(Numbered { n }, Empty {})
             .timeout(TIMEOUT)
             .into_future()
     }))
@@ -119,7 +102,7 @@ async fn commands_whose_caller_timed_out_are_not_sent_later() {
     // The sentinel is sent after every command still queued: once it has arrived, whatever
     // the bridge was going to send of the burst has arrived too.
     let sentinel = client
-        .invoke::<Nobody>(Payload { n: SENTINEL }, Empty {})
+        .invoke::<Nobody>(Numbered { n: SENTINEL }, Empty {})
         .timeout(Duration::from_secs(2))
         .into_future();
     let mut late = Vec::new();

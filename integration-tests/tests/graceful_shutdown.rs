@@ -36,27 +36,6 @@ fn node(
     (node, bridge)
 }
 
-/// Waits until `target` answers a command addressed to it (its command filters, shared
-/// and own, are then in place: the bridge subscribes them in that order on one connection).
-async fn answers(caller: &Node, target: &Node) -> bool {
-    let id = target.instance_id();
-    eventually_async(DEADLINE, async || {
-        caller
-            .client()
-            .invoke::<Echo>(
-                Text {
-                    text: "probe".into(),
-                },
-                Empty {},
-            )
-            .on_instance(id)
-            .timeout(Duration::from_millis(500))
-            .await
-            .is_ok_and(|echoed| echoed.node == id.to_string())
-    })
-    .await
-}
-
 /// Connects a plain MQTT v5 client with `client_id`, clean start off and a session expiry,
 /// as a node's durable session does, and returns the CONNACK's `session_present`. The
 /// client disconnects without ending the session.
@@ -96,11 +75,11 @@ async fn a_node_that_shuts_down_leaves_its_share_groups_and_ends_its_session() {
     let (staying, _) = node(&broker, &["Echo", "Recorder"], &staying_seen);
     let (caller, _) = node(&broker, &["Peer"], &Arc::default());
     assert!(
-        answers(&caller, &leaving).await,
+        graph::answers(&caller, &leaving, DEADLINE).await,
         "leaving node never answered"
     );
     assert!(
-        answers(&caller, &staying).await,
+        graph::answers(&caller, &staying, DEADLINE).await,
         "staying node never answered"
     );
     // Both recorders are in the `once` share group and have their `everywhere` filter.
@@ -215,11 +194,11 @@ async fn commands_in_flight_during_a_graceful_shutdown_are_all_answered() {
     let (staying, _) = node(&broker, &["Echo"], &Arc::default());
     let (caller, _) = node(&broker, &["Peer"], &Arc::default());
     assert!(
-        answers(&caller, &leaving).await,
+        graph::answers(&caller, &leaving, DEADLINE).await,
         "leaving node never answered"
     );
     assert!(
-        answers(&caller, &staying).await,
+        graph::answers(&caller, &staying, DEADLINE).await,
         "staying node never answered"
     );
     let (leaving_id, staying_id) = (

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tributary::{Empty, Node};
 use tributary_integration_tests::graph::{self, Echo, Text};
-use tributary_integration_tests::{eventually_async, Mosquitto};
+use tributary_integration_tests::Mosquitto;
 use tributary_mqtt::{MqttBridge, MqttConfig};
 
 /// How many commands the caller sends.
@@ -37,28 +37,6 @@ fn node(broker: &Mosquitto, services: &[&str]) -> (Node, MqttBridge) {
     (node, bridge)
 }
 
-/// Waits until `target` answers a command addressed to it. Its bridge subscribes the shared
-/// `Echo/1/echo` filter before the instance filter, on one connection that mosquitto serves
-/// in order, so once the instance filter works the share-group membership does too.
-async fn answers(caller: &Node, target: &Node) -> bool {
-    let id = target.instance_id();
-    eventually_async(Duration::from_secs(10), async || {
-        caller
-            .client()
-            .invoke::<Echo>(
-                Text {
-                    text: "probe".into(),
-                },
-                Empty {},
-            )
-            .on_instance(id)
-            .timeout(Duration::from_millis(500))
-            .await
-            .is_ok_and(|echoed| echoed.node == id.to_string())
-    })
-    .await
-}
-
 #[actix::test]
 async fn three_instances_on_three_nodes_share_3000_commands() {
     let broker = Mosquitto::start().unwrap();
@@ -66,7 +44,7 @@ async fn three_instances_on_three_nodes_share_3000_commands() {
     let (caller, caller_bridge) = node(&broker, &["Peer"]);
     for (server, _) in &servers {
         assert!(
-            answers(&caller, server).await,
+            graph::answers(&caller, server, Duration::from_secs(10)).await,
             "instance {} never joined",
             server.instance_id()
         );

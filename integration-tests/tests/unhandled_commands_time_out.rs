@@ -20,27 +20,10 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use serde::{Deserialize, Serialize};
 use tributary::codec::Codec;
-use tributary::{CommandContract, Empty, Status};
-use tributary_integration_tests::graph::{BridgedNode, Echo, Text};
+use tributary::{Empty, Status};
+use tributary_integration_tests::graph::{BridgedNode, Echo, Nobody, Numbered, Text};
 use tributary_integration_tests::{eventually_async, Mosquitto};
-
-/// A command no node handles.
-struct Nobody;
-impl CommandContract for Nobody {
-    const SERVICE: &'static str = "Nobody";
-    const VERSION: &'static str = "1";
-    const COMMAND: &'static str = "listens";
-    type Payload = Payload;
-    type Parameter = Empty;
-    type Output = ();
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Payload {
-    n: usize,
-}
 
 const CALLS: usize = 10_000;
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -84,7 +67,7 @@ async fn ten_thousand_unhandled_commands_each_end_with_504_at_their_deadline() {
     let (sent, mut sending) = tokio::sync::mpsc::unbounded_channel();
     for n in 0..CALLS {
         let call = client
-            .invoke::<Nobody>(Payload { n }, Empty {})
+            .invoke::<Nobody>(Numbered { n: n as u64 }, Empty {})
             .timeout(TIMEOUT)
             .into_future();
         let sent = sent.clone();
