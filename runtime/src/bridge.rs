@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::envelope::{Envelope, ErrorPayload, MessageType, ServiceAddress};
 use crate::error::{CommandError, Status};
-use crate::lifecycle::{self, InfoMessages};
+use crate::lifecycle;
 use crate::metadata::{Address, Metadata};
 use crate::node::Shared;
 use crate::routing::{CommandKey, EventMessage, EventPayload};
@@ -112,11 +112,6 @@ impl BridgeLink {
         self.shared()
             .map(|s| s.routes.subscriptions())
             .unwrap_or_default()
-    }
-
-    /// The node's PURISTA `info*` envelopes, for the bridge to publish.
-    pub fn info_messages(&self) -> Option<InfoMessages> {
-        self.shared().ok().map(|s| s.info.subscribe())
     }
 
     /// Whether the node still takes commands from elsewhere: until its instances stop, so

@@ -1,9 +1,10 @@
 //! Lifecycle: what the node tells others when services start and stop.
 //!
 //! Two audiences. Actors of the host app subscribe through actix-broker to
-//! [`ServiceStarted`] and [`ServiceStopped`] (`self.subscribe_system_async::<ServiceStarted>(ctx)`);
-//! bridges read PURISTA's `info*` envelopes from [`Node::info_messages`](crate::Node::info_messages)
-//! and publish them.
+//! [`ServiceStarted`] and [`ServiceStopped`] (`self.subscribe_system_async::<ServiceStarted>(ctx)`).
+//! PURISTA's `info*` envelopes go to the node's bridge, if any, through
+//! [`Bridge::publish`](crate::Bridge::publish) (those of the start once it is attached), and to
+//! readers of [`Node::info_messages`](crate::Node::info_messages).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
