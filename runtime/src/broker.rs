@@ -2,17 +2,22 @@
 //! reaches its subscribers, inside one node. Both read the routing table and send straight to
 //! the chosen mailbox.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use actix::dev::RecipientRequest;
 use actix::MailboxError;
+use futures_util::future::BoxFuture;
 
 use crate::contract::CommandContract;
 use crate::envelope::MessageType;
 use crate::error::Violation;
 use crate::error::{CommandError, Status};
 use crate::metadata::{Address, Metadata};
-use crate::node::Shared;
+use crate::node::{InFlight, Shared};
 use crate::routing::{decode, CommandKey, EventMessage, EventPayload, JsonCommand, Lookup};
 use crate::service::Invocation;
 use crate::text::Id;
@@ -23,6 +28,9 @@ use crate::text::Id;
 /// refuses the input; 500 when the handler panicked or its instance stopped; 502 at once when
 /// no instance handles the command; 503 while the node drains; 504 at the deadline. After a
 /// success the contract's success event, if it has one, goes to the subscribers.
+///
+/// The command is in the instance's mailbox when this returns; the [`Call`] waits for the
+/// answer.
 pub(crate) fn dispatch<C: CommandContract>(
     shared: &Arc<Shared>,
     meta: Metadata,
@@ -30,14 +38,9 @@ pub(crate) fn dispatch<C: CommandContract>(
     parameter: C::Parameter,
     timeout: Duration,
     publish_success: bool,
-) -> impl std::future::Future<Output = Result<C::Output, CommandError>> + Send + 'static {
-    use futures_util::future::Either;
-    type Out<C> = Result<<C as CommandContract>::Output, CommandError>;
-    fn done<C: CommandContract>(r: Out<C>) -> futures_util::future::BoxFuture<'static, Out<C>> {
-        Box::pin(std::future::ready(r))
-    }
+) -> Call<C> {
     if let Err(violations) = C::validate(&payload, &parameter) {
-        return Either::Right(done::<C>(Err(CommandError::invalid("payload", violations))));
+        return Call::ready(Err(CommandError::invalid("payload", violations)));
     }
     let in_flight = shared.enter_owned();
     let elsewhere = meta
@@ -47,10 +50,10 @@ pub(crate) fn dispatch<C: CommandContract>(
         .is_some_and(|instance| instance != shared.instance_id);
     if elsewhere {
         let shared = shared.clone();
-        return Either::Right(Box::pin(async move {
+        return Call::boxed(async move {
             let _in_flight = in_flight;
             dispatch_remote::<C>(&shared, meta, payload, parameter, timeout).await
-        }));
+        });
     }
     let span = tracing::debug_span!(
         "command",
@@ -85,11 +88,20 @@ pub(crate) fn dispatch<C: CommandContract>(
             Lookup::Missing => Err((None, payload, parameter, meta)),
         }
     };
-    let request = match request {
-        Ok(request) => request,
+    match request {
+        Ok(request) => Call::Local {
+            local: Local {
+                request,
+                deadline: tokio::time::sleep(timeout),
+                timeout,
+                success,
+                span,
+                in_flight: Some(in_flight),
+            },
+        },
         Err((Some(route), payload, parameter, meta)) => {
             let shared = shared.clone();
-            return Either::Right(Box::pin(async move {
+            Call::boxed(async move {
                 let _in_flight = in_flight;
                 dispatch_json::<C>(
                     &shared,
@@ -101,45 +113,114 @@ pub(crate) fn dispatch<C: CommandContract>(
                     publish_success,
                 )
                 .await
-            }));
+            })
         }
         Err((None, payload, parameter, meta)) => {
             let shared = shared.clone();
-            return Either::Right(Box::pin(async move {
+            Call::boxed(async move {
                 let _in_flight = in_flight;
                 dispatch_remote::<C>(&shared, meta, payload, parameter, timeout).await
-            }));
+            })
         }
-    };
-    let timed = tokio::time::timeout(timeout, request);
-    let shared = shared.clone();
-    Either::Left(futures_util::FutureExt::map(timed, move |result| {
-        let _in_flight = in_flight;
-        let outcome = answer(result, timeout);
-        if let Err(err) = &outcome {
-            if err.status == Status::INTERNAL_SERVER_ERROR && !err.handled {
-                span.in_scope(|| {
+    }
+}
+
+type Answer<C> = Result<<C as CommandContract>::Output, CommandError>;
+
+pin_project_lite::pin_project! {
+    /// A command on its way: the answer of an instance here, or any other route (JSON,
+    /// bridge, an error known at once).
+    #[project = CallProjection]
+    pub(crate) enum Call<C: CommandContract> {
+        /// In the mailbox of an instance of this node.
+        Local { #[pin] local: Local<C> },
+        /// Through JSON, through the bridge, or already decided.
+        Other { other: BoxFuture<'static, Answer<C>> },
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A command in a local mailbox, against its deadline.
+    pub(crate) struct Local<C: CommandContract> {
+        #[pin]
+        request: RecipientRequest<Invocation<C>>,
+        #[pin]
+        deadline: tokio::time::Sleep,
+        timeout: Duration,
+        success: Option<Box<Metadata>>,
+        span: tracing::Span,
+        // Taken when the answer is in: the call counts as in flight until then.
+        in_flight: Option<InFlight<Arc<Shared>>>,
+    }
+}
+
+impl<C: CommandContract> Call<C> {
+    pub(crate) fn ready(answer: Answer<C>) -> Self {
+        Call::boxed(std::future::ready(answer))
+    }
+
+    fn boxed(future: impl Future<Output = Answer<C>> + Send + 'static) -> Self {
+        Call::Other {
+            other: Box::pin(future),
+        }
+    }
+}
+
+impl<C: CommandContract> Future for Call<C> {
+    type Output = Answer<C>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Answer<C>> {
+        match self.project() {
+            CallProjection::Local { local } => local.poll(cx),
+            CallProjection::Other { other } => other.as_mut().poll(cx),
+        }
+    }
+}
+
+impl<C: CommandContract> Future for Local<C> {
+    type Output = Answer<C>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Answer<C>> {
+        let this = self.project();
+        let result = match this.request.poll(cx) {
+            Poll::Ready(result) => Ok(result),
+            Poll::Pending => match this.deadline.poll(cx) {
+                Poll::Ready(()) => Err(()),
+                Poll::Pending => return Poll::Pending,
+            },
+        };
+        let Some(in_flight) = this.in_flight.take() else {
+            return Poll::Ready(Err(CommandError::internal()));
+        };
+        let outcome = match result {
+            Ok(Ok(answer)) => answer,
+            // The handler panicked (its reply was dropped) or the instance stopped.
+            Ok(Err(MailboxError::Closed)) => {
+                this.span.in_scope(|| {
                     tracing::warn!("no answer: the handler panicked or its instance stopped")
                 });
+                Err(CommandError::internal())
             }
-        }
-        if let (Ok(output), Some(meta)) = (&outcome, success) {
+            Ok(Err(MailboxError::Timeout)) | Err(()) => Err(timed_out(*this.timeout)),
+        };
+        if let (Ok(output), Some(meta)) = (&outcome, this.success.take()) {
             publish(
-                &shared,
+                &in_flight.0,
                 EventMessage {
                     meta: Arc::from(meta),
                     payload: EventPayload::typed(output.clone()),
                 },
             );
         }
-        span.in_scope(|| match &outcome {
+        drop(in_flight);
+        this.span.in_scope(|| match &outcome {
             Ok(_) => tracing::trace!("command succeeded"),
             Err(err) => {
                 tracing::debug!(status = err.status.code(), message = %err.message, "command failed")
             }
         });
-        outcome
-    }))
+        Poll::Ready(outcome)
+    }
 }
 
 /// What a caller gets from a mailbox request that ran against a deadline.

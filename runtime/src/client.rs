@@ -1,8 +1,10 @@
 //! The client: how services and the host app invoke commands and emit events. It stamps its
 //! sender and carries the trace, principal and tenant of the message it acts within.
 
-use std::future::IntoFuture;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -212,6 +214,9 @@ impl std::fmt::Debug for Client {
 }
 
 /// A pending invoke of command `C`; set options, then `.await` it.
+///
+/// The command is sent when the builder becomes a future (`.await`, or
+/// [`IntoFuture::into_future`] to hold the [`InvokeFuture`]), and its deadline starts then.
 #[must_use = "an invoke does nothing until awaited"]
 pub struct Invoke<C: CommandContract> {
     client: Client,
@@ -237,41 +242,54 @@ impl<C: CommandContract> Invoke<C> {
 
 impl<C: CommandContract> IntoFuture for Invoke<C> {
     type Output = Result<C::Output, CommandError>;
-    type IntoFuture = BoxFuture<'static, Self::Output>;
+    type IntoFuture = InvokeFuture<C>;
 
-    fn into_future(self) -> Self::IntoFuture {
-        use futures_util::FutureExt;
-        Box::pin(
-            futures_util::future::lazy(move |_| match self.start() {
-                Ok(call) => futures_util::future::Either::Left(call),
-                Err(err) => futures_util::future::Either::Right(std::future::ready(Err(err))),
-            })
-            .flatten(),
-        )
+    /// Sends the command: the future waits for its answer.
+    fn into_future(self) -> InvokeFuture<C> {
+        let client = self.client;
+        let call = match client.admit() {
+            Ok(()) => {
+                let key = CommandKey::of::<C>();
+                let meta = client.command_metadata(&key, self.instance);
+                let timeout = self.timeout.unwrap_or(client.shared.default_timeout);
+                broker::dispatch::<C>(
+                    &client.shared,
+                    meta,
+                    self.payload,
+                    self.parameter,
+                    timeout,
+                    true,
+                )
+            }
+            Err(err) => broker::Call::ready(Err(err)),
+        };
+        InvokeFuture { call }
     }
 }
 
-impl<C: CommandContract> Invoke<C> {
-    /// Everything up to the send, outside the future that waits for the answer.
-    fn start(
-        self,
-    ) -> Result<
-        impl std::future::Future<Output = Result<C::Output, CommandError>> + Send + 'static,
-        CommandError,
-    > {
-        let client = self.client;
-        client.admit()?;
-        let key = CommandKey::of::<C>();
-        let meta = client.command_metadata(&key, self.instance);
-        let timeout = self.timeout.unwrap_or(client.shared.default_timeout);
-        Ok(broker::dispatch::<C>(
-            &client.shared,
-            meta,
-            self.payload,
-            self.parameter,
-            timeout,
-            true,
-        ))
+pin_project_lite::pin_project! {
+    /// The answer of a command sent with [`Invoke`]: its typed output, or the
+    /// [`CommandError`].
+    #[must_use = "the answer is lost unless awaited"]
+    pub struct InvokeFuture<C: CommandContract> {
+        #[pin]
+        call: broker::Call<C>,
+    }
+}
+
+impl<C: CommandContract> Future for InvokeFuture<C> {
+    type Output = Result<C::Output, CommandError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().call.poll(cx)
+    }
+}
+
+impl<C: CommandContract> std::fmt::Debug for InvokeFuture<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InvokeFuture")
+            .field("command", &CommandKey::of::<C>())
+            .finish()
     }
 }
 

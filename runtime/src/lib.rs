@@ -34,7 +34,7 @@ pub use actix;
 #[doc = include_str!("../../README.md")]
 struct RepositoryReadme;
 pub use bridge::{Bridge, BridgeLink, InboundError, LocalSubscription};
-pub use client::{Client, Invoke, InvokeJson, SERVICE_TARGET};
+pub use client::{Client, Invoke, InvokeFuture, InvokeJson, SERVICE_TARGET};
 pub use contract::{CommandContract, Data, Empty, EventContract};
 pub use error::{CommandError, Error, Status, Violation};
 pub use lifecycle::{

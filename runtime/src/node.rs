@@ -83,7 +83,7 @@ impl Shared {
 }
 
 /// A command in flight, counted for the drain.
-pub(crate) struct InFlight<S: Deref<Target = Shared>>(S);
+pub(crate) struct InFlight<S: Deref<Target = Shared>>(pub(crate) S);
 
 impl<S: Deref<Target = Shared>> Drop for InFlight<S> {
     fn drop(&mut self) {

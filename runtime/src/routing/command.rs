@@ -99,6 +99,14 @@ where
         .find(|r| r.connected())
 }
 
+/// The route of an entry handled as `C`.
+fn typed_route<C: CommandContract>(entry: &CommandEntry) -> Option<&CommandRoute<C>> {
+    entry
+        .typed
+        .as_ref()
+        .and_then(|t| t.downcast_ref::<CommandRoute<C>>())
+}
+
 /// What looking a typed command up finds.
 pub(crate) enum Lookup<'a, C: CommandContract> {
     /// Handled here as `C`.
@@ -116,15 +124,13 @@ impl Routes {
         let Some(entry) = self.commands.get(&CommandKey::of::<C>()) else {
             return Lookup::Missing;
         };
-        let json = entry.json.clone();
-        match entry.try_map(|e| {
-            e.typed
-                .as_ref()
-                .and_then(|t| t.downcast_ref::<CommandRoute<C>>())
-        }) {
-            Ok(route) => Lookup::Typed(route),
-            Err(_) => Lookup::Json(json),
+        if typed_route::<C>(&entry).is_some() {
+            if let Ok(route) = entry.try_map(typed_route::<C>) {
+                return Lookup::Typed(route);
+            }
+            return Lookup::Missing;
         }
+        Lookup::Json(entry.json.clone())
     }
 
     /// The addresses of every command routed here.
