@@ -4,7 +4,9 @@
 //!
 //! 1. commands: `Addr::send(..).await` to a handler that returns its input + 1, against
 //!    `client.invoke::<Inc>(..).await` of a command whose handler does the same; one call in
-//!    flight (p50, p99, calls/s) and 256 in flight (calls/s);
+//!    flight (p50, p99, calls/s) and 256 in flight (calls/s). The floor's actor has actix's
+//!    default mailbox (16); for information, 256 in flight is measured again with an actor whose
+//!    mailbox is as big as a service instance's (`DEFAULT_MAILBOX_CAPACITY`, decision 0003);
 //! 2. events: `client.emit` to 1 and to 10 subscribing services, against `do_send` to 1 and
 //!    to 10 actors;
 //! 3. routing: the same invoke on a node with 10,000 commands in its table;
@@ -153,9 +155,26 @@ impl<const N: usize> Handler<Delivery<Tick>> for Sub<N> {
 #[rtype(result = "u64")]
 struct RawInc(u64);
 
-struct RawEcho;
+struct RawEcho {
+    mailbox: usize,
+}
+impl RawEcho {
+    /// With actix's default mailbox (16).
+    fn actix_default() -> Self {
+        RawEcho { mailbox: 16 }
+    }
+    /// With the mailbox a service instance gets by default.
+    fn like_a_service() -> Self {
+        RawEcho {
+            mailbox: tributary::DEFAULT_MAILBOX_CAPACITY,
+        }
+    }
+}
 impl Actor for RawEcho {
     type Context = Context<Self>;
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(self.mailbox);
+    }
 }
 impl Handler<RawInc> for RawEcho {
     type Result = u64;
@@ -192,6 +211,7 @@ enum Workload {
     ActixSeq,
     InvokeSeq,
     ActixConc,
+    ActixWideConc,
     InvokeConc,
     Invoke10kSeq,
     Invoke10kConc,
@@ -205,11 +225,12 @@ enum Workload {
     InvokeCrossConc,
 }
 
-const ROUND: [Workload; 14] = [
+const ROUND: [Workload; 15] = [
     Workload::ActixSeq,
     Workload::InvokeSeq,
     Workload::Invoke10kSeq,
     Workload::ActixConc,
+    Workload::ActixWideConc,
     Workload::InvokeConc,
     Workload::Invoke10kConc,
     Workload::ActixFanOut1,
@@ -230,6 +251,7 @@ impl Workload {
             Workload::InvokeSeq => "local_invoke_seq",
             Workload::Invoke10kSeq => "routing_10k_seq",
             Workload::ActixConc => "actix_conc256",
+            Workload::ActixWideConc => "actix_service_mailbox_conc256",
             Workload::InvokeConc => "local_invoke_conc256",
             Workload::Invoke10kConc => "routing_10k_conc256",
             Workload::ActixFanOut1 => "actix_do_send_1sub",
@@ -250,6 +272,7 @@ impl Workload {
             Workload::ActixConc | Workload::ActixCrossConc => {
                 "actix addr.send().await, 256 in flight"
             }
+            Workload::ActixWideConc => "actix, mailbox as big as a service's, 256 in flight",
             Workload::InvokeSeq | Workload::InvokeCrossSeq => "tributary invoke, 1 in flight",
             Workload::InvokeConc | Workload::InvokeCrossConc => "tributary invoke, 256 in flight",
             Workload::Invoke10kSeq => "tributary invoke, 10,000 commands routed, 1 in flight",
@@ -397,6 +420,8 @@ fn percentile(values: &mut [u32], p: f64) -> f64 {
 /// The systems under test.
 struct Bench {
     raw: Addr<RawEcho>,
+    /// The same, with a service's default mailbox.
+    raw_wide: Addr<RawEcho>,
     raw_cross: Addr<RawEcho>,
     raw_subs_1: Vec<Recipient<RawTick>>,
     raw_subs_10: Vec<Recipient<RawTick>>,
@@ -421,6 +446,9 @@ impl Bench {
         match workload {
             Workload::ActixSeq => sequential(n, |i| self.raw.send(RawInc(i)).map(raw_ok)).await,
             Workload::ActixConc => concurrent(n, |i| self.raw.send(RawInc(i)).map(raw_ok)).await,
+            Workload::ActixWideConc => {
+                concurrent(n, |i| self.raw_wide.send(RawInc(i)).map(raw_ok)).await
+            }
             Workload::InvokeSeq => sequential(n, |i| invoke(&self.one, i)).await,
             Workload::InvokeConc => concurrent(n, |i| invoke(&self.one, i)).await,
             Workload::Invoke10kSeq => sequential(n, |i| invoke(&self.ten_k, i)).await,
@@ -570,8 +598,11 @@ fn main() {
         let subs_10 = subscriber_node(&tally, 10);
 
         let mut bench = Bench {
-            raw: RawEcho.start(),
-            raw_cross: RawEcho::start_in_arbiter(&arbiter.handle(), |_| RawEcho),
+            raw: RawEcho::actix_default().start(),
+            raw_wide: RawEcho::like_a_service().start(),
+            raw_cross: RawEcho::start_in_arbiter(&arbiter.handle(), |_| {
+                RawEcho::actix_default()
+            }),
             raw_subs_1: raw_subscribers(&tally, 1),
             raw_subs_10: raw_subscribers(&tally, 10),
             one: one.client(),
@@ -833,6 +864,7 @@ fn report(results: &Results, options: &Options, commands_10k: usize, took: Durat
                 InvokeSeq,
                 Invoke10kSeq,
                 ActixConc,
+                ActixWideConc,
                 InvokeConc,
                 Invoke10kConc,
             ][..],
@@ -924,6 +956,12 @@ fn report(results: &Results, options: &Options, commands_10k: usize, took: Durat
             label: "10,000 / 1 commands, time per call at 256 in flight",
             stat: results.ratio(Invoke10kConc, InvokeConc, per_call),
             goal: Some(Goal::AtMost(1.2)),
+        },
+        Ratio {
+            name: "local_invoke_throughput_ratio_vs_actix_same_mailbox",
+            label: "the same, against actix with a service's mailbox",
+            stat: results.ratio(InvokeConc, ActixWideConc, rate),
+            goal: None,
         },
         Ratio {
             name: "routing_10k_vs_1_p50_ratio",

@@ -17,6 +17,7 @@ use crate::envelope::MessageType;
 use crate::error::Violation;
 use crate::error::{CommandError, Status};
 use crate::metadata::{Address, Metadata};
+use crate::deadline::Deadline;
 use crate::node::{InFlight, Shared};
 use crate::routing::{decode, CommandKey, EventMessage, EventPayload, JsonCommand, Lookup};
 use crate::service::Invocation;
@@ -92,7 +93,7 @@ pub(crate) fn dispatch<C: CommandContract>(
         Ok(request) => Call::Local {
             local: Local {
                 request,
-                deadline: tokio::time::sleep(timeout),
+                deadline: Deadline::after(timeout),
                 timeout,
                 success,
                 span,
@@ -144,13 +145,22 @@ pin_project_lite::pin_project! {
     pub(crate) struct Local<C: CommandContract> {
         #[pin]
         request: RecipientRequest<Invocation<C>>,
-        #[pin]
-        deadline: tokio::time::Sleep,
+        deadline: Deadline,
         timeout: Duration,
         success: Option<Box<Metadata>>,
         span: tracing::Span,
         // Taken when the answer is in: the call counts as in flight until then.
         in_flight: Option<InFlight<Arc<Shared>>>,
+    }
+
+    impl<C: CommandContract> PinnedDrop for Local<C> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            // A caller that stops waiting takes its deadline out.
+            if let Some(in_flight) = this.in_flight {
+                this.deadline.clear(&in_flight.0.deadlines);
+            }
+        }
     }
 }
 
@@ -182,13 +192,17 @@ impl<C: CommandContract> Future for Local<C> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Answer<C>> {
         let this = self.project();
+        let Some(shared) = this.in_flight.as_ref().map(|i| &i.0) else {
+            return Poll::Ready(Err(CommandError::internal()));
+        };
         let result = match this.request.poll(cx) {
             Poll::Ready(result) => Ok(result),
-            Poll::Pending => match this.deadline.poll(cx) {
+            Poll::Pending => match this.deadline.poll(&shared.deadlines, cx) {
                 Poll::Ready(()) => Err(()),
                 Poll::Pending => return Poll::Pending,
             },
         };
+        this.deadline.clear(&shared.deadlines);
         let Some(in_flight) = this.in_flight.take() else {
             return Poll::Ready(Err(CommandError::internal()));
         };

@@ -16,6 +16,7 @@ mod broker;
 mod client;
 pub mod codec;
 mod contract;
+mod deadline;
 pub mod envelope;
 mod error;
 mod instance;
@@ -42,8 +43,8 @@ pub use lifecycle::{
 };
 pub use metadata::{Address, Metadata};
 pub use node::{
-    Node, NodeBuilder, NodeStats, ServiceSpec, ShutdownReport, DEFAULT_SHUTDOWN_GRACE,
-    DEFAULT_TIMEOUT,
+    Node, NodeBuilder, NodeStats, ServiceSpec, ShutdownReport, DEFAULT_MAILBOX_CAPACITY,
+    DEFAULT_SHUTDOWN_GRACE, DEFAULT_TIMEOUT,
 };
 pub use routing::{CommandKey, JsonInvocation};
 pub use service::{CommandResult, Delivery, Invocation, Registrar, Service};

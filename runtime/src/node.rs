@@ -22,6 +22,7 @@ use crate::routing::SubscriptionBinding;
 use crate::routing::{CommandKey, Routes};
 use crate::service::{Delivery, Registrar, Service};
 use crate::subscription::Subscription;
+use crate::deadline::Deadlines;
 use crate::text::{InstanceId, Text};
 use actix::Handler;
 
@@ -29,6 +30,9 @@ use actix::Handler;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a shutdown waits for in-flight commands unless the builder says otherwise.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How many messages an instance's mailbox holds before callers wait to put theirs in, unless
+/// the service spec says otherwise (decision 0003).
+pub const DEFAULT_MAILBOX_CAPACITY: usize = 4096;
 
 const RUNNING: u8 = 0;
 const DRAINING: u8 = 1;
@@ -39,6 +43,8 @@ pub(crate) struct Shared {
     pub(crate) instance_id: InstanceId,
     pub(crate) routes: Routes,
     pub(crate) default_timeout: Duration,
+    /// The deadlines of the local calls waiting for an answer.
+    pub(crate) deadlines: Deadlines,
     pub(crate) stats: Stats,
     /// PURISTA `info*` envelopes, for bridges to publish.
     pub(crate) info: InfoLog,
@@ -152,7 +158,7 @@ impl<A: Service> ServiceSpec<A> {
             subscriptions: Vec::new(),
             instances: 1,
             arbiter: None,
-            mailbox_capacity: 16,
+            mailbox_capacity: DEFAULT_MAILBOX_CAPACITY,
         }
     }
 
@@ -189,8 +195,9 @@ impl<A: Service> ServiceSpec<A> {
         registrar
     }
 
-    /// The mailbox capacity of each instance (actix's default is 16): senders wait when it
-    /// is full.
+    /// The mailbox capacity of each instance ([`DEFAULT_MAILBOX_CAPACITY`] unless set; actix's
+    /// own default is 16): callers wait to put a command in while it is full. Events are
+    /// never held back by it.
     pub fn mailbox_capacity(mut self, capacity: usize) -> Self {
         self.mailbox_capacity = capacity.max(1);
         self
@@ -338,6 +345,7 @@ impl NodeBuilder {
             instance_id: self.instance_id.unwrap_or_else(InstanceId::random),
             routes: Routes::default(),
             default_timeout: self.default_timeout,
+            deadlines: Deadlines::start(),
             stats: Stats::default(),
             info: InfoLog::new(),
             state: AtomicU8::new(RUNNING),
