@@ -34,7 +34,7 @@ use crate::text::Id;
 /// answer.
 pub(crate) fn dispatch<C: CommandContract>(
     shared: &Arc<Shared>,
-    meta: Metadata,
+    meta: Box<Metadata>,
     payload: C::Payload,
     parameter: C::Parameter,
     timeout: Duration,
@@ -53,7 +53,7 @@ pub(crate) fn dispatch<C: CommandContract>(
         let shared = shared.clone();
         return Call::boxed(async move {
             let _in_flight = in_flight;
-            dispatch_remote::<C>(&shared, meta, payload, parameter, timeout).await
+            dispatch_remote::<C>(&shared, *meta, payload, parameter, timeout).await
         });
     }
     let span = tracing::debug_span!(
@@ -79,7 +79,7 @@ pub(crate) fn dispatch<C: CommandContract>(
                 Some(instance) => Ok(instance.send(Invocation {
                     payload,
                     parameter,
-                    meta: Box::new(meta),
+                    meta,
                     shared: shared.clone(),
                     span: span.clone(),
                 })),
@@ -107,7 +107,7 @@ pub(crate) fn dispatch<C: CommandContract>(
                 dispatch_json::<C>(
                     &shared,
                     route,
-                    meta,
+                    *meta,
                     payload,
                     parameter,
                     timeout,
@@ -120,7 +120,7 @@ pub(crate) fn dispatch<C: CommandContract>(
             let shared = shared.clone();
             Call::boxed(async move {
                 let _in_flight = in_flight;
-                dispatch_remote::<C>(&shared, meta, payload, parameter, timeout).await
+                dispatch_remote::<C>(&shared, *meta, payload, parameter, timeout).await
             })
         }
     }

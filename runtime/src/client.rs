@@ -188,19 +188,19 @@ impl Client {
         }
     }
 
-    fn command_metadata(&self, key: &CommandKey, instance: Option<InstanceId>) -> Metadata {
+    fn command_metadata(&self, key: &CommandKey, instance: Option<InstanceId>) -> Box<Metadata> {
         let receiver = Address {
             service_name: key.service.clone(),
             service_version: key.version.clone(),
             service_target: key.command.clone(),
             instance_id: instance,
         };
-        self.metadata(
+        Box::new(self.metadata(
             MessageType::Command,
             Some(Id::random()),
             None,
             Some(receiver),
-        )
+        ))
     }
 }
 
@@ -339,7 +339,7 @@ impl IntoFuture for InvokeJson {
                     route
                         .invoke(
                             shared.clone(),
-                            meta,
+                            *meta,
                             self.payload,
                             self.parameter,
                             timeout,

@@ -275,7 +275,7 @@ impl<C: CommandContract> JsonCommand for TypedJson<C> {
             let parameter: C::Parameter = decode("parameter", parameter)?;
             let output = crate::broker::dispatch::<C>(
                 &shared,
-                meta,
+                Box::new(meta),
                 payload,
                 parameter,
                 timeout,
