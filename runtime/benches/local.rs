@@ -600,9 +600,7 @@ fn main() {
         let mut bench = Bench {
             raw: RawEcho::actix_default().start(),
             raw_wide: RawEcho::like_a_service().start(),
-            raw_cross: RawEcho::start_in_arbiter(&arbiter.handle(), |_| {
-                RawEcho::actix_default()
-            }),
+            raw_cross: RawEcho::start_in_arbiter(&arbiter.handle(), |_| RawEcho::actix_default()),
             raw_subs_1: raw_subscribers(&tally, 1),
             raw_subs_10: raw_subscribers(&tally, 10),
             one: one.client(),

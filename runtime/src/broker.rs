@@ -13,11 +13,11 @@ use actix::MailboxError;
 use futures_util::future::BoxFuture;
 
 use crate::contract::CommandContract;
+use crate::deadline::Deadline;
 use crate::envelope::MessageType;
 use crate::error::Violation;
 use crate::error::{CommandError, Status};
 use crate::metadata::{Address, Metadata};
-use crate::deadline::Deadline;
 use crate::node::{InFlight, Shared};
 use crate::routing::{decode, CommandKey, EventMessage, EventPayload, JsonCommand, Lookup};
 use crate::service::Invocation;

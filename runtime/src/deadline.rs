@@ -81,7 +81,7 @@ impl Deadlines {
 
     /// How many calls wait for an answer with a deadline.
     #[cfg(test)]
-    fn waiting(&self) -> usize {
+    pub(crate) fn waiting(&self) -> usize {
         self.inner.shards.iter().map(|s| lock(s).calls.len()).sum()
     }
 }
@@ -326,6 +326,63 @@ mod tests {
         for call in &mut calls {
             call.clear(&deadlines);
         }
+        assert_eq!(deadlines.waiting(), 0);
+    }
+
+    /// A command that never answers.
+    struct Never;
+    impl crate::CommandContract for Never {
+        const SERVICE: &'static str = "silent";
+        const VERSION: &'static str = "1";
+        const COMMAND: &'static str = "never";
+        type Payload = crate::Empty;
+        type Parameter = crate::Empty;
+        type Output = crate::Empty;
+    }
+    struct Silent;
+    impl actix::Actor for Silent {
+        type Context = actix::Context<Self>;
+    }
+    impl crate::Service for Silent {
+        const NAME: &'static str = "silent";
+        const VERSION: &'static str = "1";
+        fn register(service: &mut crate::Registrar<Self>) {
+            service.command::<Never>();
+        }
+    }
+    impl actix::Handler<crate::Invocation<Never>> for Silent {
+        type Result = actix::ResponseFuture<crate::CommandResult<Never>>;
+        fn handle(&mut self, _: crate::Invocation<Never>, _: &mut Self::Context) -> Self::Result {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    #[actix_rt::test]
+    async fn an_invoke_dropped_while_waiting_takes_its_deadline_out() {
+        use std::future::{Future, IntoFuture};
+        let node = crate::Node::builder()
+            .service(|| Silent)
+            .start()
+            .expect("the node starts");
+        let deadlines = &node.shared().deadlines;
+        let mut calls: Vec<_> = (0..10)
+            .map(|_| {
+                Box::pin(
+                    node.client()
+                        .invoke::<Never>(crate::Empty {}, crate::Empty {})
+                        .into_future(),
+                )
+            })
+            .collect();
+        std::future::poll_fn(|cx| {
+            for call in &mut calls {
+                assert!(call.as_mut().poll(cx).is_pending());
+            }
+            Poll::Ready(())
+        })
+        .await;
+        assert_eq!(deadlines.waiting(), 10);
+        drop(calls);
         assert_eq!(deadlines.waiting(), 0);
     }
 

@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 use crate::bridge::{Bridge, BridgeLink};
 use crate::client::Client;
 use crate::contract::EventContract;
+use crate::deadline::Deadlines;
 use crate::envelope::MessageType;
 use crate::error::Error;
 use crate::instance::{self, InstanceHandle, Mailbox, ServiceRuntime};
@@ -22,7 +23,6 @@ use crate::routing::SubscriptionBinding;
 use crate::routing::{CommandKey, Routes};
 use crate::service::{Delivery, Registrar, Service};
 use crate::subscription::Subscription;
-use crate::deadline::Deadlines;
 use crate::text::{InstanceId, Text};
 use actix::Handler;
 
@@ -395,6 +395,12 @@ pub struct ShutdownReport {
 }
 
 impl Node {
+    /// What the node shares with its clients and instances.
+    #[cfg(test)]
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// A builder for a node.
     pub fn builder() -> NodeBuilder {
         NodeBuilder {
