@@ -207,16 +207,16 @@ impl<C: CommandContract> Future for Local<C> {
             return Poll::Ready(Err(CommandError::internal()));
         };
         let outcome = match result {
-            Ok(Ok(answer)) => answer,
-            // The handler panicked (its reply was dropped) or the instance stopped.
-            Ok(Err(MailboxError::Closed)) => {
+            Ok(answer) => from_mailbox(answer, *this.timeout),
+            Err(()) => Err(timed_out(*this.timeout)),
+        };
+        if let Err(err) = &outcome {
+            if err.status == Status::INTERNAL_SERVER_ERROR && !err.handled {
                 this.span.in_scope(|| {
                     tracing::warn!("no answer: the handler panicked or its instance stopped")
                 });
-                Err(CommandError::internal())
             }
-            Ok(Err(MailboxError::Timeout)) | Err(()) => Err(timed_out(*this.timeout)),
-        };
+        }
         if let (Ok(output), Some(meta)) = (&outcome, this.success.take()) {
             publish(
                 &in_flight.0,
@@ -243,10 +243,21 @@ pub(crate) fn answer<T>(
     timeout: Duration,
 ) -> Result<T, CommandError> {
     match result {
-        Ok(Ok(answer)) => answer,
+        Ok(answer) => from_mailbox(answer, timeout),
+        Err(_) => Err(timed_out(timeout)),
+    }
+}
+
+/// What a caller gets from a mailbox request.
+fn from_mailbox<T>(
+    answer: Result<Result<T, CommandError>, MailboxError>,
+    timeout: Duration,
+) -> Result<T, CommandError> {
+    match answer {
+        Ok(answer) => answer,
         // The handler panicked (its reply was dropped) or the instance stopped.
-        Ok(Err(MailboxError::Closed)) => Err(CommandError::internal()),
-        Ok(Err(MailboxError::Timeout)) | Err(_) => Err(timed_out(timeout)),
+        Err(MailboxError::Closed) => Err(CommandError::internal()),
+        Err(MailboxError::Timeout) => Err(timed_out(timeout)),
     }
 }
 
