@@ -23,7 +23,12 @@ use crate::topic;
 /// Owns the two event loops as streams and routes what arrives.
 pub(crate) struct BridgeActor {
     link: Arc<Link>,
+    /// The node's instance id as text, to tell the node's own commands and those addressed
+    /// to it.
+    own_instance: String,
     dedup: Dedup,
+    /// Reused to build the dedup key of each event delivery.
+    event_key: String,
 }
 
 impl Actor for BridgeActor {
@@ -92,8 +97,10 @@ impl StreamHandler<Polled> for BridgeActor {
 impl BridgeActor {
     pub(crate) fn new(link: Arc<Link>) -> Self {
         BridgeActor {
+            own_instance: link.node.instance_id().to_string(),
             link,
             dedup: Dedup::new(16_384),
+            event_key: String::new(),
         }
     }
 
@@ -125,9 +132,8 @@ impl BridgeActor {
                 let ids = publish
                     .properties
                     .as_ref()
-                    .map(|p| p.subscription_identifiers.clone())
-                    .unwrap_or_default();
-                for id in ids {
+                    .map_or(&[][..], |p| &p.subscription_identifiers);
+                for &id in ids {
                     if id == RESPONSES {
                         self.response(&publish, &envelope);
                     } else {
@@ -146,9 +152,9 @@ impl BridgeActor {
 
     fn command(&mut self, publish: Publish, command: Envelope) {
         let link = self.link.clone();
-        let own = link.node.instance_id().to_string();
+        let own = self.own_instance.as_str();
         let for_us = command.message_type == MessageType::Command
-            && command.sender.instance_id.as_deref() != Some(own.as_str())
+            && command.sender.instance_id.as_deref() != Some(own)
             && link.command_keys.iter().any(|key| {
                 topic::command_is_for(&command, &key.service, &key.version, &key.command)
             })
@@ -201,12 +207,13 @@ impl BridgeActor {
             // Anything else addressed to this instance is not a response.
             _ => return,
         };
-        let properties = publish.properties.clone().unwrap_or_default();
-        let Some(correlation_id) = properties::correlation_id(&properties, response) else {
+        let Some(correlation_id) =
+            properties::received_correlation_id(publish.properties.as_ref(), response)
+        else {
             bump(&link.health.misaddressed);
             return;
         };
-        match link.pending.remove(&correlation_id) {
+        match link.pending.remove(correlation_id) {
             Some((_, reply)) => {
                 let _ = reply.send(outcome);
             }
@@ -223,7 +230,10 @@ impl BridgeActor {
     }
 
     fn event(&mut self, index: usize, sub: &LocalSubscription, event: &Envelope) {
-        if !self.dedup.first_time(&format!("{index}:{}", event.id)) {
+        use std::fmt::Write;
+        self.event_key.clear();
+        let _ = write!(self.event_key, "{index}:{}", event.id);
+        if !self.dedup.first_time(&self.event_key) {
             bump(&self.link.health.duplicates);
             return;
         }

@@ -16,7 +16,7 @@ use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event};
 use serde_json::Value;
 use tokio::sync::{oneshot, Notify};
-use tributary::codec::Limits;
+use tributary::codec::{Codec, Limits};
 use tributary::envelope::Envelope;
 use tributary::{BridgeLink, CommandError, CommandKey, LocalSubscription, Status};
 
@@ -296,8 +296,15 @@ impl Link {
     fn outbound(&self, envelope: &Envelope, expiry: Expiry) -> Result<Outbound, MqttError> {
         let topic = topic::publish_topic(&self.prefix, envelope)?;
         let payload = self.config.codec.encode(envelope, &self.limits)?;
-        let properties =
-            properties::publish_properties(envelope, self.config.codec.content_type(), expiry);
+        let content_type = self.config.codec.content_type();
+        // PURISTA's headers go with PURISTA's format only: see
+        // `properties::publish_properties_without_headers`.
+        let properties = match self.config.codec {
+            Codec::Json => properties::publish_properties(envelope, content_type, expiry),
+            Codec::Bincode => {
+                properties::publish_properties_without_headers(envelope, content_type, expiry)
+            }
+        };
         Ok(Outbound {
             topic,
             payload,

@@ -2,12 +2,15 @@
 //! restart, say), and handling must not run twice.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
 
 /// Remembers the last `capacity` ids.
 #[derive(Debug)]
 pub(crate) struct Dedup {
-    seen: HashSet<String>,
-    order: VecDeque<String>,
+    /// The ids in the window; each shares its text with its entry in `order`.
+    seen: HashSet<Arc<str>>,
+    /// The same ids, oldest first.
+    order: VecDeque<Arc<str>>,
     capacity: usize,
 }
 
@@ -30,8 +33,9 @@ impl Dedup {
                 self.seen.remove(&oldest);
             }
         }
-        self.seen.insert(id.to_owned());
-        self.order.push_back(id.to_owned());
+        let id: Arc<str> = Arc::from(id);
+        self.seen.insert(id.clone());
+        self.order.push_back(id);
         true
     }
 }
