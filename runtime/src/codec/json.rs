@@ -1,8 +1,6 @@
 //! The JSON codec: PURISTA's envelope as compact JSON.
 
-use serde_json::{Map, Value};
-
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, WireEnvelope};
 
 use super::{Codec, CodecError};
 
@@ -13,13 +11,13 @@ pub(super) fn encode(envelope: &Envelope) -> Result<Vec<u8>, CodecError> {
     })
 }
 
-/// Parses a JSON object (serde_json stops at 128 levels of nesting) and reads a validated
-/// envelope from it.
+/// Reads a validated envelope straight from the JSON text (serde_json stops at 128 levels of
+/// nesting); it fails exactly as parsing a JSON object and reading the envelope from it would.
 pub(super) fn decode(bytes: &[u8]) -> Result<Envelope, CodecError> {
-    let object: Map<String, Value> =
+    let wire: WireEnvelope =
         serde_json::from_slice(bytes).map_err(|error| CodecError::Malformed {
             codec: Codec::Json,
             reason: error.to_string(),
         })?;
-    Ok(Envelope::try_from(object)?)
+    Ok(wire.into_envelope()?)
 }
