@@ -259,7 +259,7 @@ pub(crate) struct Link {
     /// The command session's client.
     pub(crate) commands: AsyncClient,
     /// Invokes waiting for their response, by correlation id.
-    pub(crate) pending: DashMap<String, oneshot::Sender<Result<Value, CommandError>>>,
+    pub(crate) pending: DashMap<Arc<str>, oneshot::Sender<Result<Value, CommandError>>>,
     pub(crate) subscriptions: Vec<LocalSubscription>,
     /// Per event subscription identifier (from `FIRST_EVENT`), the local subscriptions it feeds.
     pub(crate) event_routes: Vec<Vec<usize>>,
@@ -442,7 +442,7 @@ impl Link {
     }
 
     fn fail_pending(&self, why: &str) {
-        let keys: Vec<String> = self.pending.iter().map(|e| e.key().clone()).collect();
+        let keys: Vec<Arc<str>> = self.pending.iter().map(|e| e.key().clone()).collect();
         for key in keys {
             if let Some((_, reply)) = self.pending.remove(&key) {
                 let _ = reply.send(Err(unavailable(why)));
@@ -491,7 +491,7 @@ pub struct BridgeHandle(Arc<Link>);
 /// Removes a pending invoke when its caller stops waiting, whatever the reason.
 struct PendingGuard {
     link: Arc<Link>,
-    correlation_id: String,
+    correlation_id: Arc<str>,
 }
 
 impl Drop for PendingGuard {
@@ -511,7 +511,8 @@ impl tributary::Bridge for BridgeHandle {
             if !link.health.is_connected(Conn::Main) {
                 return Err(unavailable("not connected to the broker"));
             }
-            let Some(correlation_id) = command.correlation_id.clone() else {
+            let Some(correlation_id) = command.correlation_id.as_deref().map(Arc::<str>::from)
+            else {
                 return Err(CommandError::new(
                     Status::BAD_REQUEST,
                     "command without correlation id",
