@@ -5,11 +5,18 @@ use crate::envelope::{Envelope, WireEnvelope};
 use super::{Codec, CodecError};
 
 pub(super) fn encode(envelope: &Envelope) -> Result<Vec<u8>, CodecError> {
-    serde_json::to_vec(envelope).map_err(|error| CodecError::Unencodable {
+    // Room for a typical envelope at once, rather than growing from a few bytes.
+    let mut bytes = Vec::with_capacity(ENCODED_CAPACITY);
+    serde_json::to_writer(&mut bytes, envelope).map_err(|error| CodecError::Unencodable {
         codec: Codec::Json,
         reason: error.to_string(),
-    })
+    })?;
+    Ok(bytes)
 }
+
+/// The room an encoding starts with: a command with its ids, both addresses and a small
+/// payload takes about 600 bytes.
+const ENCODED_CAPACITY: usize = 1024;
 
 /// Reads a validated envelope straight from the JSON text (serde_json stops at 128 levels of
 /// nesting); it fails exactly as parsing a JSON object and reading the envelope from it would.
