@@ -129,7 +129,7 @@ impl MqttBridge {
             },
             main,
             commands,
-            pending: DashMap::new(),
+            pending: DashMap::default(),
             subscriptions,
             command_keys,
             pacer: Mutex::new(Pacer::new(DEFAULT_WINDOW, self.config.event_queue)),
@@ -259,7 +259,11 @@ pub(crate) struct Link {
     /// The command session's client.
     pub(crate) commands: AsyncClient,
     /// Invokes waiting for their response, by correlation id.
-    pub(crate) pending: DashMap<Arc<str>, oneshot::Sender<Result<Value, CommandError>>>,
+    pub(crate) pending: DashMap<
+        Arc<str>,
+        oneshot::Sender<Result<Value, CommandError>>,
+        foldhash::fast::RandomState,
+    >,
     pub(crate) subscriptions: Vec<LocalSubscription>,
     /// Per event subscription identifier (from `FIRST_EVENT`), the local subscriptions it feeds.
     pub(crate) event_routes: Vec<Vec<usize>>,

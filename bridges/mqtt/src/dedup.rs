@@ -4,11 +4,13 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
+use foldhash::fast::RandomState;
+
 /// Remembers the last `capacity` ids.
 #[derive(Debug)]
 pub(crate) struct Dedup {
     /// The ids in the window; each shares its text with its entry in `order`.
-    seen: HashSet<Arc<str>>,
+    seen: HashSet<Arc<str>, RandomState>,
     /// The same ids, oldest first.
     order: VecDeque<Arc<str>>,
     capacity: usize,
@@ -17,7 +19,7 @@ pub(crate) struct Dedup {
 impl Dedup {
     pub(crate) fn new(capacity: usize) -> Self {
         Dedup {
-            seen: HashSet::with_capacity(capacity),
+            seen: HashSet::with_capacity_and_hasher(capacity, RandomState::default()),
             order: VecDeque::with_capacity(capacity),
             capacity: capacity.max(1),
         }
