@@ -175,9 +175,14 @@ impl<'de> Deserialize<'de> for AddressKey {
                 f.write_str("a field name")
             }
             fn visit_str<E: de::Error>(self, key: &str) -> Result<AddressKey, E> {
-                Ok(AddressKey(
-                    ADDRESS_FIELDS.iter().position(|&name| name == key),
-                ))
+                // The order of `ADDRESS_FIELDS`; a test holds the two to each other.
+                Ok(AddressKey(match key {
+                    "serviceName" => Some(0),
+                    "serviceVersion" => Some(1),
+                    "serviceTarget" => Some(2),
+                    "instanceId" => Some(3),
+                    _ => None,
+                }))
             }
         }
         deserializer.deserialize_str(KeyVisitor)
@@ -242,13 +247,25 @@ enum TypeSlot {
     Other(Value),
 }
 
+/// A message type read from its wire name without copying it: only an unknown name is kept.
+struct KnownType(Result<MessageType, String>);
+
+impl Lenient for KnownType {
+    fn from_str(name: &str) -> Option<Self> {
+        Some(KnownType(
+            MessageType::ALL
+                .into_iter()
+                .find(|message_type| message_type.as_str() == name)
+                .ok_or_else(|| name.to_owned()),
+        ))
+    }
+}
+
 impl<'de> Deserialize<'de> for TypeSlot {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match Slot::<String>::deserialize(deserializer)? {
-            Slot::Good(name) => Ok(match name.parse::<MessageType>() {
-                Ok(message_type) => TypeSlot::Known(message_type),
-                Err(_) => TypeSlot::Unknown(name),
-            }),
+        match Slot::<KnownType>::deserialize(deserializer)? {
+            Slot::Good(KnownType(Ok(message_type))) => Ok(TypeSlot::Known(message_type)),
+            Slot::Good(KnownType(Err(name))) => Ok(TypeSlot::Unknown(name)),
             Slot::Null => Ok(TypeSlot::Other(Value::Null)),
             Slot::Bad(value) => Ok(TypeSlot::Other(value)),
             Slot::Absent => Ok(TypeSlot::Absent),
@@ -336,12 +353,25 @@ impl<'de> Deserialize<'de> for Key {
                 f.write_str("a field name")
             }
             fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
-                Ok(
-                    match super::json::FIELDS.iter().position(|&name| name == key) {
-                        Some(index) => Key::Known(index),
-                        None => Key::Unknown(key.to_owned()),
-                    },
-                )
+                // The order of `FIELDS`; a test holds the two to each other.
+                Ok(Key::Known(match key {
+                    "messageType" => 0,
+                    "id" => 1,
+                    "timestamp" => 2,
+                    "contentType" => 3,
+                    "contentEncoding" => 4,
+                    "correlationId" => 5,
+                    "traceId" => 6,
+                    "principalId" => 7,
+                    "tenantId" => 8,
+                    "eventName" => 9,
+                    "isHandledError" => 10,
+                    "sender" => 11,
+                    "receiver" => 12,
+                    "payload" => 13,
+                    "otp" => 14,
+                    _ => return Ok(Key::Unknown(key.to_owned())),
+                }))
             }
         }
         deserializer.deserialize_str(KeyVisitor)
@@ -560,6 +590,20 @@ mod tests {
 
     fn inputs_with_extra() -> String {
         r#"{"messageType":"customMessage","id":"a","timestamp":1,"contentType":"c","contentEncoding":"e","eventName":"x","sender":{"serviceName":"S","serviceVersion":"1","serviceTarget":"t","instanceId":"i"},"zeta":1,"alpha":{"b":[null]},"zeta":2}"#.to_owned()
+    }
+
+    #[test]
+    fn keys_are_read_in_the_order_of_fields() {
+        for (index, name) in super::super::json::FIELDS.iter().enumerate() {
+            let key: Key = serde_json::from_value(json!(name)).expect("a key");
+            assert!(matches!(key, Key::Known(i) if i == index), "{name}");
+        }
+        for (index, name) in ADDRESS_FIELDS.iter().enumerate() {
+            let key: AddressKey = serde_json::from_value(json!(name)).expect("a key");
+            assert_eq!(key.0, Some(index), "{name}");
+        }
+        let key: Key = serde_json::from_value(json!("Id")).expect("a key");
+        assert!(matches!(key, Key::Unknown(name) if name == "Id"));
     }
 
     #[test]
