@@ -12,9 +12,9 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use crate::envelope::{Envelope, ErrorPayload, MessageType, ServiceAddress};
+use crate::envelope::{Envelope, EnvelopeError, ErrorPayload, MessageType, ServiceAddress};
 use crate::error::{CommandError, Status};
 use crate::lifecycle;
 use crate::metadata::{Address, Metadata};
@@ -124,6 +124,26 @@ impl BridgeLink {
     /// envelope to send back: success (with the command's success event name, if it has one:
     /// that one message is both the response and the event, as PURISTA sends it) or error.
     pub async fn handle_command(&self, command: &Envelope, timeout: Duration) -> Envelope {
+        let body = command
+            .command_payload()
+            .map(|body| (body.payload.clone(), body.parameter.clone()));
+        self.run_command(command, body, timeout).await
+    }
+
+    /// [`BridgeLink::handle_command`] for a command the bridge no longer needs: its payload
+    /// and parameter are handed to the handler as they are, not copied.
+    pub async fn handle_owned_command(&self, mut command: Envelope, timeout: Duration) -> Envelope {
+        let checked = command.command_payload().map(|_| ());
+        let body = checked.map(|()| take_command_payload(&mut command));
+        self.run_command(&command, body, timeout).await
+    }
+
+    async fn run_command(
+        &self,
+        command: &Envelope,
+        body: Result<(Value, Value), EnvelopeError>,
+        timeout: Duration,
+    ) -> Envelope {
         let me = |key: &CommandKey| {
             ServiceAddress::new(
                 key.service.as_str(),
@@ -139,9 +159,9 @@ impl BridgeLink {
             return error_response(command, unknown, err);
         };
         let key = CommandKey::new(
-            receiver.service_name.clone(),
-            receiver.service_version.clone(),
-            receiver.service_target.clone(),
+            text(&receiver.service_name),
+            text(&receiver.service_version),
+            text(&receiver.service_target),
         );
         let responder = me(&key);
         let shared = match self.shared() {
@@ -152,10 +172,9 @@ impl BridgeLink {
                 return error_response(command, responder, err);
             }
         };
-        let outcome = match (metadata(command), command.command_payload()) {
-            (Ok(meta), Ok(body)) => match shared.routes.json_command(&key) {
+        let outcome = match (command_metadata(command, &key), body) {
+            (Ok(meta), Ok((payload, parameter))) => match shared.routes.json_command(&key) {
                 Some(route) => {
-                    let (payload, parameter) = (body.payload.clone(), body.parameter.clone());
                     let event = route.success_event();
                     route
                         .invoke(shared.clone(), meta, payload, parameter, timeout, false)
@@ -175,9 +194,9 @@ impl BridgeLink {
         };
         match outcome {
             Ok((output, event)) => {
+                // The response hands on the command's trace id, principal and tenant.
                 let mut response = command.success_response(responder, Some(output));
-                response.event_name = event.map(|e| e.to_string());
-                response.trace_id = command.trace_id.clone().or(response.trace_id);
+                response.event_name = event.map(str::to_owned);
                 response
             }
             Err(err) => error_response(command, responder, err),
@@ -192,11 +211,32 @@ impl BridgeLink {
         subscriber: &Address,
         event: &Envelope,
     ) -> Result<usize, InboundError> {
+        let payload = event.payload.clone().unwrap_or(Value::Null);
+        self.deliver(subscriber, event, payload)
+    }
+
+    /// [`BridgeLink::deliver_event`] for an event the bridge no longer needs: its payload is
+    /// handed on as it is, not copied.
+    pub fn deliver_owned_event(
+        &self,
+        subscriber: &Address,
+        mut event: Envelope,
+    ) -> Result<usize, InboundError> {
+        let payload = event.payload.take().unwrap_or(Value::Null);
+        self.deliver(subscriber, &event, payload)
+    }
+
+    fn deliver(
+        &self,
+        subscriber: &Address,
+        event: &Envelope,
+        payload: Value,
+    ) -> Result<usize, InboundError> {
         let shared = self.shared()?;
         let meta = metadata(event)?;
         let message = EventMessage {
             meta: Arc::new(meta),
-            payload: EventPayload::json(event.payload.clone().unwrap_or(Value::Null)),
+            payload: EventPayload::json(payload),
         };
         shared
             .routes
@@ -226,62 +266,118 @@ fn error_response(command: &Envelope, responder: ServiceAddress, err: CommandErr
     command.error_response(responder, err.handled, payload)
 }
 
+/// The body of a `command` whose [`Envelope::command_payload`] is valid, moved out of it:
+/// payload (`null` when absent) and parameter.
+fn take_command_payload(command: &mut Envelope) -> (Value, Value) {
+    match command.payload.as_mut() {
+        Some(Value::Object(body)) => (
+            body.shift_remove("payload").unwrap_or(Value::Null),
+            body.shift_remove("parameter").unwrap_or(Value::Null),
+        ),
+        _ => (Value::Null, Value::Null),
+    }
+}
+
+/// A text made from a borrowed string: one allocation, where `String` to [`Text`] takes two.
+fn text(s: &str) -> Text {
+    Text::from(Arc::<str>::from(s))
+}
+
+/// The metadata of a command that arrived from elsewhere, whose receiver is `key` (made from
+/// the same names): the receiver shares its texts.
+fn command_metadata(command: &Envelope, key: &CommandKey) -> Result<Metadata, InboundError> {
+    let header = header(command)?;
+    let receiver = match command.receiver.as_ref() {
+        Some(wire) => Some(Address {
+            service_name: key.service.clone(),
+            service_version: key.version.clone(),
+            service_target: key.command.clone(),
+            instance_id: instance_id(wire)?,
+        }),
+        None => None,
+    };
+    Ok(Metadata { receiver, ..header })
+}
+
 /// The metadata of an envelope that arrived from elsewhere.
 pub(crate) fn metadata(envelope: &Envelope) -> Result<Metadata, InboundError> {
+    let header = header(envelope)?;
+    Ok(Metadata {
+        receiver: envelope.receiver.as_ref().map(address).transpose()?,
+        ..header
+    })
+}
+
+/// The metadata of an envelope, without a receiver.
+fn header(envelope: &Envelope) -> Result<Metadata, InboundError> {
     Ok(Metadata {
         message_type: envelope.message_type,
-        id: Id::from(envelope.id.clone()),
-        correlation_id: envelope.correlation_id.clone().map(Id::from),
+        id: Id::from(text(&envelope.id)),
+        correlation_id: envelope
+            .correlation_id
+            .as_deref()
+            .map(|id| Id::from(text(id))),
         trace_id: envelope
             .trace_id
-            .clone()
-            .map(Id::from)
-            .unwrap_or_else(Id::random),
-        principal_id: envelope.principal_id.clone().map(Text::from),
-        tenant_id: envelope.tenant_id.clone().map(Text::from),
-        event_name: envelope.event_name.clone().map(Text::from),
+            .as_deref()
+            .map_or_else(Id::random, |id| Id::from(text(id))),
+        principal_id: envelope.principal_id.as_deref().map(text),
+        tenant_id: envelope.tenant_id.as_deref().map(text),
+        event_name: envelope.event_name.as_deref().map(text),
         sender: address(&envelope.sender)?,
-        receiver: envelope.receiver.as_ref().map(address).transpose()?,
+        receiver: None,
         timestamp_ms: envelope.timestamp,
     })
 }
 
-fn address(wire: &ServiceAddress) -> Result<Address, InboundError> {
-    let instance_id = wire
-        .instance_id
+fn instance_id(wire: &ServiceAddress) -> Result<Option<InstanceId>, InboundError> {
+    wire.instance_id
         .as_deref()
         .map(str::parse::<InstanceId>)
         .transpose()
-        .map_err(|e| InboundError::Envelope(e.to_string()))?;
+        .map_err(|e| InboundError::Envelope(e.to_string()))
+}
+
+fn address(wire: &ServiceAddress) -> Result<Address, InboundError> {
     Ok(Address {
-        service_name: wire.service_name.clone().into(),
-        service_version: wire.service_version.clone().into(),
-        service_target: wire.service_target.clone().into(),
-        instance_id,
+        service_name: text(&wire.service_name),
+        service_version: text(&wire.service_version),
+        service_target: text(&wire.service_target),
+        instance_id: instance_id(wire)?,
     })
 }
 
 /// The wire form of an address.
 pub(crate) fn wire_address(address: &Address) -> ServiceAddress {
-    let wire = ServiceAddress::new(
-        address.service_name.as_str(),
-        address.service_version.as_str(),
-        address.service_target.as_str(),
-    );
-    match address.instance_id {
-        Some(instance) => wire.with_instance_id(instance.to_string()),
-        None => wire,
+    ServiceAddress {
+        service_name: address.service_name.as_str().to_owned(),
+        service_version: address.service_version.as_str().to_owned(),
+        service_target: address.service_target.as_str().to_owned(),
+        instance_id: address.instance_id.map(|instance| instance.to_string()),
     }
 }
 
-/// Fills an envelope's header from local metadata.
-fn stamp(envelope: &mut Envelope, meta: &Metadata) {
-    envelope.id = meta.id.to_string();
-    envelope.timestamp = meta.timestamp_ms;
-    envelope.correlation_id = meta.correlation_id.as_ref().map(Id::to_string);
-    envelope.trace_id = Some(meta.trace_id.to_string());
-    envelope.principal_id = meta.principal_id.as_ref().map(Text::to_string);
-    envelope.tenant_id = meta.tenant_id.as_ref().map(Text::to_string);
+/// An envelope from local metadata, with the ids, time, trace, principal and tenant of
+/// `meta`, sent by `meta.sender`, and nothing else set.
+fn stamped(message_type: MessageType, meta: &Metadata) -> Envelope {
+    Envelope {
+        message_type,
+        id: meta.id.to_string(),
+        timestamp: meta.timestamp_ms,
+        content_type: "application/json".to_owned(),
+        content_encoding: "utf-8".to_owned(),
+        correlation_id: meta.correlation_id.as_ref().map(Id::to_string),
+        trace_id: Some(meta.trace_id.to_string()),
+        principal_id: meta.principal_id.as_ref().map(Text::to_string),
+        tenant_id: meta.tenant_id.as_ref().map(Text::to_string),
+        event_name: None,
+        is_handled_error: None,
+        sender: wire_address(&meta.sender),
+        receiver: None,
+        payload: None,
+        otp: None,
+        extra: Map::new(),
+    }
 }
 
 /// The `command` envelope of a local call going elsewhere.
@@ -291,19 +387,25 @@ pub(crate) fn command_envelope(meta: &Metadata, payload: Value, parameter: Value
         .as_ref()
         .map(wire_address)
         .unwrap_or_else(|| ServiceAddress::new("unknown", "unknown", "unknown"));
-    let mut envelope = Envelope::command(wire_address(&meta.sender), receiver, payload, parameter);
-    stamp(&mut envelope, meta);
-    envelope
+    let mut body = Map::with_capacity(2);
+    body.insert("payload".to_owned(), payload);
+    body.insert("parameter".to_owned(), parameter);
+    Envelope {
+        receiver: Some(receiver),
+        payload: Some(Value::Object(body)),
+        ..stamped(MessageType::Command, meta)
+    }
 }
 
 /// The envelope of a local event going elsewhere: a custom message, or a success response
 /// that carries the event.
 pub(crate) fn event_envelope(meta: &Metadata, payload: Value) -> Envelope {
-    let mut envelope = Envelope::new(meta.message_type, wire_address(&meta.sender));
-    stamp(&mut envelope, meta);
-    envelope.event_name = meta.event_name.as_ref().map(Text::to_string);
-    envelope.receiver = meta.receiver.as_ref().map(wire_address);
-    envelope.payload = Some(payload);
+    let mut envelope = Envelope {
+        event_name: meta.event_name.as_ref().map(Text::to_string),
+        receiver: meta.receiver.as_ref().map(wire_address),
+        payload: Some(payload),
+        ..stamped(meta.message_type, meta)
+    };
     if meta.message_type == MessageType::CommandSuccessResponse && envelope.correlation_id.is_none()
     {
         envelope.correlation_id = Some(Id::random().to_string());

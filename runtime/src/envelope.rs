@@ -7,6 +7,7 @@
 //! decode and encode. Payloads are JSON values here: typed payloads belong to the contracts.
 
 mod address;
+mod decode;
 mod error;
 mod json;
 mod message_type;
@@ -19,6 +20,7 @@ use serde_json::{Map, Value};
 use crate::text::Id;
 
 pub use address::ServiceAddress;
+pub(crate) use decode::WireEnvelope;
 pub use error::EnvelopeError;
 pub use message_type::MessageType;
 pub use payload::{CommandPayload, ErrorPayload};

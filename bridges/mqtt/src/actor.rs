@@ -23,7 +23,12 @@ use crate::topic;
 /// Owns the two event loops as streams and routes what arrives.
 pub(crate) struct BridgeActor {
     link: Arc<Link>,
+    /// The node's instance id as text, to tell the node's own commands and those addressed
+    /// to it.
+    own_instance: String,
     dedup: Dedup,
+    /// Reused to build the dedup key of each event delivery.
+    event_key: String,
 }
 
 impl Actor for BridgeActor {
@@ -92,8 +97,10 @@ impl StreamHandler<Polled> for BridgeActor {
 impl BridgeActor {
     pub(crate) fn new(link: Arc<Link>) -> Self {
         BridgeActor {
+            own_instance: link.node.instance_id().to_string(),
             link,
             dedup: Dedup::new(16_384),
+            event_key: String::new(),
         }
     }
 
@@ -125,17 +132,23 @@ impl BridgeActor {
                 let ids = publish
                     .properties
                     .as_ref()
-                    .map(|p| p.subscription_identifiers.clone())
-                    .unwrap_or_default();
-                for id in ids {
+                    .map_or(&[][..], |p| &p.subscription_identifiers);
+                // The last one to use the envelope takes it; the others borrow it.
+                let mut envelope = Some(envelope);
+                for (i, &id) in ids.iter().enumerate() {
+                    let last_id = i + 1 == ids.len();
                     if id == RESPONSES {
-                        self.response(&publish, &envelope);
+                        self.response(&publish, &mut envelope, last_id);
                     } else {
                         let link = self.link.clone();
-                        let targets = link.event_routes.get(id.wrapping_sub(FIRST_EVENT));
-                        for &index in targets.into_iter().flatten() {
+                        let targets = link
+                            .event_routes
+                            .get(id.wrapping_sub(FIRST_EVENT))
+                            .map_or(&[][..], Vec::as_slice);
+                        for (j, &index) in targets.iter().enumerate() {
                             if let Some(sub) = link.subscriptions.get(index) {
-                                self.event(index, sub, &envelope);
+                                let last = last_id && j + 1 == targets.len();
+                                self.event(index, sub, &mut envelope, last);
                             }
                         }
                     }
@@ -146,9 +159,9 @@ impl BridgeActor {
 
     fn command(&mut self, publish: Publish, command: Envelope) {
         let link = self.link.clone();
-        let own = link.node.instance_id().to_string();
+        let own = self.own_instance.as_str();
         let for_us = command.message_type == MessageType::Command
-            && command.sender.instance_id.as_deref() != Some(own.as_str())
+            && command.sender.instance_id.as_deref() != Some(own)
             && link.command_keys.iter().any(|key| {
                 topic::command_is_for(&command, &key.service, &key.version, &key.command)
             })
@@ -173,17 +186,25 @@ impl BridgeActor {
                 Duration::from_secs(u64::from(secs.max(1)))
             });
         actix::spawn(async move {
-            let response = link.node.handle_command(&command, timeout).await;
+            let response = link.node.handle_owned_command(command, timeout).await;
             link.respond(&response, timeout);
         });
     }
 
-    fn response(&mut self, publish: &Publish, response: &Envelope) {
+    /// Resolves the invoke waiting for `response`; takes its payload when `last`, the
+    /// envelope's last use.
+    fn response(&mut self, publish: &Publish, response: &mut Option<Envelope>, last: bool) {
         let link = &self.link;
+        let Some(response) = response.as_mut() else {
+            return;
+        };
         let outcome = match response.message_type {
-            MessageType::CommandSuccessResponse => {
-                Ok(response.payload.clone().unwrap_or(Value::Null))
+            MessageType::CommandSuccessResponse => Ok(if last {
+                response.payload.take()
+            } else {
+                response.payload.clone()
             }
+            .unwrap_or(Value::Null)),
             MessageType::CommandErrorResponse => match response.error_payload() {
                 Ok(error) => Err(CommandError {
                     status: Status(error.status),
@@ -201,12 +222,13 @@ impl BridgeActor {
             // Anything else addressed to this instance is not a response.
             _ => return,
         };
-        let properties = publish.properties.clone().unwrap_or_default();
-        let Some(correlation_id) = properties::correlation_id(&properties, response) else {
+        let Some(correlation_id) =
+            properties::received_correlation_id(publish.properties.as_ref(), response)
+        else {
             bump(&link.health.misaddressed);
             return;
         };
-        match link.pending.remove(&correlation_id) {
+        match link.pending.remove(correlation_id) {
             Some((_, reply)) => {
                 let _ = reply.send(outcome);
             }
@@ -222,12 +244,33 @@ impl BridgeActor {
         }
     }
 
-    fn event(&mut self, index: usize, sub: &LocalSubscription, event: &Envelope) {
-        if !self.dedup.first_time(&format!("{index}:{}", event.id)) {
+    /// Hands the event to one local subscription; takes the envelope when `last`, its last
+    /// use.
+    fn event(
+        &mut self,
+        index: usize,
+        sub: &LocalSubscription,
+        event: &mut Option<Envelope>,
+        last: bool,
+    ) {
+        use std::fmt::Write;
+        let Some(borrowed) = event.as_ref() else {
+            return;
+        };
+        self.event_key.clear();
+        let _ = write!(self.event_key, "{index}:{}", borrowed.id);
+        if !self.dedup.first_time(&self.event_key) {
             bump(&self.link.health.duplicates);
             return;
         }
-        match self.link.node.deliver_event(&sub.subscriber, event) {
+        let delivered = match event.take_if(|_| last) {
+            Some(owned) => self.link.node.deliver_owned_event(&sub.subscriber, owned),
+            None => match event.as_ref() {
+                Some(borrowed) => self.link.node.deliver_event(&sub.subscriber, borrowed),
+                None => return,
+            },
+        };
+        match delivered {
             Ok(0) => bump(&self.link.health.misaddressed),
             Ok(_) => {}
             Err(err) => tracing::warn!(cause = %err, "event not delivered"),

@@ -16,7 +16,7 @@ use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event};
 use serde_json::Value;
 use tokio::sync::{oneshot, Notify};
-use tributary::codec::Limits;
+use tributary::codec::{Codec, Limits};
 use tributary::envelope::Envelope;
 use tributary::{BridgeLink, CommandError, CommandKey, LocalSubscription, Status};
 
@@ -129,7 +129,7 @@ impl MqttBridge {
             },
             main,
             commands,
-            pending: DashMap::new(),
+            pending: DashMap::default(),
             subscriptions,
             command_keys,
             pacer: Mutex::new(Pacer::new(DEFAULT_WINDOW, self.config.event_queue)),
@@ -259,7 +259,11 @@ pub(crate) struct Link {
     /// The command session's client.
     pub(crate) commands: AsyncClient,
     /// Invokes waiting for their response, by correlation id.
-    pub(crate) pending: DashMap<String, oneshot::Sender<Result<Value, CommandError>>>,
+    pub(crate) pending: DashMap<
+        Arc<str>,
+        oneshot::Sender<Result<Value, CommandError>>,
+        foldhash::fast::RandomState,
+    >,
     pub(crate) subscriptions: Vec<LocalSubscription>,
     /// Per event subscription identifier (from `FIRST_EVENT`), the local subscriptions it feeds.
     pub(crate) event_routes: Vec<Vec<usize>>,
@@ -296,8 +300,15 @@ impl Link {
     fn outbound(&self, envelope: &Envelope, expiry: Expiry) -> Result<Outbound, MqttError> {
         let topic = topic::publish_topic(&self.prefix, envelope)?;
         let payload = self.config.codec.encode(envelope, &self.limits)?;
-        let properties =
-            properties::publish_properties(envelope, self.config.codec.content_type(), expiry);
+        let content_type = self.config.codec.content_type();
+        // PURISTA's headers go with PURISTA's format only: see
+        // `properties::publish_properties_without_headers`.
+        let properties = match self.config.codec {
+            Codec::Json => properties::publish_properties(envelope, content_type, expiry),
+            Codec::Bincode => {
+                properties::publish_properties_without_headers(envelope, content_type, expiry)
+            }
+        };
         Ok(Outbound {
             topic,
             payload,
@@ -435,7 +446,7 @@ impl Link {
     }
 
     fn fail_pending(&self, why: &str) {
-        let keys: Vec<String> = self.pending.iter().map(|e| e.key().clone()).collect();
+        let keys: Vec<Arc<str>> = self.pending.iter().map(|e| e.key().clone()).collect();
         for key in keys {
             if let Some((_, reply)) = self.pending.remove(&key) {
                 let _ = reply.send(Err(unavailable(why)));
@@ -484,7 +495,7 @@ pub struct BridgeHandle(Arc<Link>);
 /// Removes a pending invoke when its caller stops waiting, whatever the reason.
 struct PendingGuard {
     link: Arc<Link>,
-    correlation_id: String,
+    correlation_id: Arc<str>,
 }
 
 impl Drop for PendingGuard {
@@ -504,7 +515,8 @@ impl tributary::Bridge for BridgeHandle {
             if !link.health.is_connected(Conn::Main) {
                 return Err(unavailable("not connected to the broker"));
             }
-            let Some(correlation_id) = command.correlation_id.clone() else {
+            let Some(correlation_id) = command.correlation_id.as_deref().map(Arc::<str>::from)
+            else {
                 return Err(CommandError::new(
                     Status::BAD_REQUEST,
                     "command without correlation id",

@@ -124,12 +124,14 @@ pub(crate) fn poll_stream(
         failed: bool,
         done: bool,
     }
-    let state = State {
+    // Boxed: the stream hands its state from one poll to the next, and an event loop is
+    // large enough that copying it for every event shows.
+    let state = Box::new(State {
         eventloop,
         backoff,
         failed: false,
         done: false,
-    };
+    });
     stream::unfold(state, move |mut state| async move {
         if state.done {
             return None;

@@ -2,19 +2,24 @@
 //! restart, say), and handling must not run twice.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use foldhash::fast::RandomState;
 
 /// Remembers the last `capacity` ids.
 #[derive(Debug)]
 pub(crate) struct Dedup {
-    seen: HashSet<String>,
-    order: VecDeque<String>,
+    /// The ids in the window; each shares its text with its entry in `order`.
+    seen: HashSet<Arc<str>, RandomState>,
+    /// The same ids, oldest first.
+    order: VecDeque<Arc<str>>,
     capacity: usize,
 }
 
 impl Dedup {
     pub(crate) fn new(capacity: usize) -> Self {
         Dedup {
-            seen: HashSet::with_capacity(capacity),
+            seen: HashSet::with_capacity_and_hasher(capacity, RandomState::default()),
             order: VecDeque::with_capacity(capacity),
             capacity: capacity.max(1),
         }
@@ -30,8 +35,9 @@ impl Dedup {
                 self.seen.remove(&oldest);
             }
         }
-        self.seen.insert(id.to_owned());
-        self.order.push_back(id.to_owned());
+        let id: Arc<str> = Arc::from(id);
+        self.seen.insert(id.clone());
+        self.order.push_back(id);
         true
     }
 }

@@ -14,7 +14,6 @@ use bytes::Bytes;
 use rumqttc::v5::mqttbytes::v5::PublishProperties;
 use serde_json::{Map, Value};
 use tributary::envelope::{Envelope, MessageType};
-use tributary::Id;
 
 /// How long the broker keeps a message for a subscriber that is offline: the MQTT v5 message
 /// expiry interval, in whole seconds.
@@ -80,6 +79,46 @@ pub fn publish_properties(
     content_type: &str,
     expiry: Expiry,
 ) -> PublishProperties {
+    PublishProperties {
+        user_properties: user_properties(envelope),
+        ..publish_properties_without_headers(envelope, content_type, expiry)
+    }
+}
+
+/// The publish properties of `envelope` without the user properties: content type,
+/// correlation data and message expiry as [`publish_properties`] sets them.
+///
+/// The bridge sends bincode messages with these: the user properties are PURISTA's headers,
+/// every receiver of ours reads the same facts from the envelope, and no PURISTA peer can
+/// decode a bincode envelope, so they would only cost bytes and work on every hop.
+pub fn publish_properties_without_headers(
+    envelope: &Envelope,
+    content_type: &str,
+    expiry: Expiry,
+) -> PublishProperties {
+    PublishProperties {
+        content_type: Some(content_type.to_owned()),
+        correlation_data: envelope
+            .correlation_id
+            .as_ref()
+            .filter(|_| is_command_or_response(envelope.message_type))
+            .map(|id| Bytes::copy_from_slice(id.as_bytes())),
+        message_expiry_interval: expiry.as_secs(),
+        ..PublishProperties::default()
+    }
+}
+
+fn is_command_or_response(message_type: MessageType) -> bool {
+    matches!(
+        message_type,
+        MessageType::Command
+            | MessageType::CommandSuccessResponse
+            | MessageType::CommandErrorResponse
+    )
+}
+
+/// PURISTA's headers, in its order (see [`publish_properties`]).
+fn user_properties(envelope: &Envelope) -> Vec<(String, String)> {
     let is_command = envelope.message_type == MessageType::Command;
     let is_response = matches!(
         envelope.message_type,
@@ -91,7 +130,8 @@ pub fn publish_properties(
         .as_ref()
         .filter(|_| is_command || is_response);
 
-    let mut user = UserProperties::default();
+    // At most 14 headers: room for all of them at once.
+    let mut user = UserProperties(Vec::with_capacity(14));
     user.push("messageType", envelope.message_type.as_str());
     user.push("senderServiceName", &sender.service_name);
     user.push("senderServiceVersion", &sender.service_version);
@@ -106,28 +146,17 @@ pub fn publish_properties(
     if is_response {
         user.push_some("receiverInstanceId", receiver_instance);
     }
-    user.push("traceparent", &traceparent(envelope));
+    user.0
+        .push(("traceparent".to_owned(), traceparent(envelope)));
     user.push_some("eventName", envelope.event_name.as_deref());
     if is_command {
         user.push_some("receiverInstanceId", receiver_instance);
     }
     user.push_some("principalId", envelope.principal_id.as_deref());
     user.push_some("tenantId", envelope.tenant_id.as_deref());
-
-    PublishProperties {
-        content_type: Some(content_type.to_owned()),
-        correlation_data: envelope
-            .correlation_id
-            .as_ref()
-            .filter(|_| is_command || is_response)
-            .map(|id| Bytes::copy_from_slice(id.as_bytes())),
-        message_expiry_interval: expiry.as_secs(),
-        user_properties: user.0,
-        ..PublishProperties::default()
-    }
+    user.0
 }
 
-#[derive(Default)]
 struct UserProperties(Vec<(String, String)>);
 
 impl UserProperties {
@@ -145,13 +174,19 @@ impl UserProperties {
 /// The correlation id of a received message: the correlation data if it is present,
 /// non-empty and UTF-8, else the envelope's `correlationId`.
 pub fn correlation_id(properties: &PublishProperties, envelope: &Envelope) -> Option<String> {
+    received_correlation_id(Some(properties), envelope).map(str::to_owned)
+}
+
+/// [`correlation_id`], borrowed from the message, for a message with or without properties.
+pub(crate) fn received_correlation_id<'a>(
+    properties: Option<&'a PublishProperties>,
+    envelope: &'a Envelope,
+) -> Option<&'a str> {
     properties
-        .correlation_data
-        .as_ref()
+        .and_then(|properties| properties.correlation_data.as_ref())
         .filter(|data| !data.is_empty())
         .and_then(|data| std::str::from_utf8(data).ok())
-        .map(str::to_owned)
-        .or_else(|| envelope.correlation_id.clone())
+        .or(envelope.correlation_id.as_deref())
 }
 
 /// The W3C `traceparent` user property of `envelope`: `00-<trace id>-<span id>-<flags>`.
@@ -167,13 +202,52 @@ pub fn traceparent(envelope: &Envelope) -> String {
     if let Some(traceparent) = envelope.otp.as_deref().and_then(otp_traceparent) {
         return traceparent;
     }
-    let trace_id = envelope
+    // `00-` 32 hex `-` 16 hex `-01`, written into one string.
+    let mut out = String::with_capacity(55);
+    out.push_str("00-");
+    match envelope
         .trace_id
         .as_deref()
-        .map(str::to_ascii_lowercase)
-        .filter(|id| is_hex_id(id, 32))
-        .unwrap_or_else(|| random_hex(32));
-    format!("00-{trace_id}-{}-01", random_hex(16))
+        .filter(|id| is_any_case_hex_id(id, 32))
+    {
+        Some(trace_id) => out.extend(trace_id.bytes().map(|b| char::from(b.to_ascii_lowercase()))),
+        None => push_random_hex(&mut out, 32),
+    }
+    out.push('-');
+    push_random_hex(&mut out, 16);
+    out.push_str("-01");
+    out
+}
+
+/// Whether `value`, lower-cased, is an id of `len` hex digits that are not all zero.
+fn is_any_case_hex_id(value: &str, len: usize) -> bool {
+    value.len() == len
+        && value.bytes().all(|b| b.is_ascii_hexdigit())
+        && value.bytes().any(|b| b != b'0')
+}
+
+/// Appends `len` (32 or 16) random lowercase hex digits, not all zero.
+fn push_random_hex(out: &mut String, len: usize) {
+    use std::fmt::Write;
+    let written = if len >= 32 {
+        let n = loop {
+            let n = fastrand::u128(..);
+            if n != 0 {
+                break n;
+            }
+        };
+        write!(out, "{n:032x}")
+    } else {
+        let n = loop {
+            let n = fastrand::u64(..);
+            if n != 0 {
+                break n;
+            }
+        };
+        write!(out, "{n:016x}")
+    };
+    // Writing to a `String` cannot fail.
+    debug_assert!(written.is_ok());
 }
 
 /// The `traceparent` of an `otp` string (`{"traceparent":"00-…"}`), if it is valid.
@@ -203,17 +277,6 @@ fn is_lower_hex(value: &str, len: usize) -> bool {
         && value
             .bytes()
             .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-/// `len` (at most 32) random lowercase hex digits, not all zero.
-fn random_hex(len: usize) -> String {
-    loop {
-        let mut id = Id::random().to_string();
-        id.truncate(len);
-        if is_hex_id(&id, len) {
-            return id;
-        }
-    }
 }
 
 #[cfg(test)]

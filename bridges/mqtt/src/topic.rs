@@ -101,8 +101,60 @@ pub enum TopicError {
 /// [`MAX_TOPIC_LEN`]; [`TopicError::Prefix`] if the join rewrote the topic to start with
 /// `$`.
 pub fn publish_topic(prefix: &TopicPrefix, envelope: &Envelope) -> Result<String, TopicError> {
+    let values = publish_levels(envelope);
+    let capacity = prefix.as_str().len()
+        + values
+            .iter()
+            .map(|(_, value)| value.map_or(NONE.len(), |v| v.len() + 4) + 1)
+            .sum::<usize>();
+    let mut topic = String::with_capacity(capacity);
+    topic.push_str(prefix.as_str());
+    // Whether each level is a plain one, which the join leaves as it is: then the topic is
+    // the levels joined with `/`, written here straight into one string.
+    let mut plain = true;
+    for (field, value) in values {
+        topic.push('/');
+        let Some(value) = value else {
+            topic.push_str(NONE);
+            continue;
+        };
+        let start = topic.len();
+        if snake_case::snake_case_into(&mut topic, value) {
+            // Words only: ASCII letters, digits and `_`.
+            continue;
+        }
+        let level = &topic[start..];
+        if let Some(rule) = level_rule(level) {
+            return Err(TopicError::Level {
+                field,
+                value: value.to_owned(),
+                rule,
+            });
+        }
+        plain &= !(level.is_empty() || level.contains('/') || level == "." || level == "..");
+    }
+    if plain {
+        check_len(topic)
+    } else {
+        joined_publish_topic(prefix, envelope)
+    }
+}
+
+/// Why a topic level cannot be published, if it cannot.
+fn level_rule(level: &str) -> Option<&'static str> {
+    if level.contains(['+', '#']) {
+        Some("its snake_case contains a wildcard (`+` or `#`)")
+    } else if level.contains('\0') {
+        Some("it contains nul")
+    } else {
+        None
+    }
+}
+
+/// The 12 values of a publish topic after the prefix, with the field each comes from.
+fn publish_levels(envelope: &Envelope) -> [(&'static str, Option<&str>); 12] {
     let receiver = envelope.receiver.as_ref();
-    let values: [(&'static str, Option<&str>); 12] = [
+    [
         ("messageType", Some(envelope.message_type.as_str())),
         ("principalId", envelope.principal_id.as_deref()),
         ("tenantId", envelope.tenant_id.as_deref()),
@@ -133,19 +185,17 @@ pub fn publish_topic(prefix: &TopicPrefix, envelope: &Envelope) -> Result<String
             "receiver.serviceTarget",
             receiver.map(|r| r.service_target.as_str()),
         ),
-    ];
+    ]
+}
+
+/// [`publish_topic`] for values that the join rewrites (empty, `.`, `..` or with a `/`):
+/// level by level, then joined as Node.js joins paths.
+fn joined_publish_topic(prefix: &TopicPrefix, envelope: &Envelope) -> Result<String, TopicError> {
     let mut levels = Vec::with_capacity(13);
     levels.push(prefix.as_str().to_owned());
-    for (field, value) in values {
+    for (field, value) in publish_levels(envelope) {
         let level = value.map_or_else(|| NONE.to_owned(), snake_case);
-        let rule = if level.contains(['+', '#']) {
-            Some("its snake_case contains a wildcard (`+` or `#`)")
-        } else if level.contains('\0') {
-            Some("it contains nul")
-        } else {
-            None
-        };
-        if let Some(rule) = rule {
+        if let Some(rule) = level_rule(&level) {
             return Err(TopicError::Level {
                 field,
                 value: value.unwrap_or_default().to_owned(),

@@ -49,7 +49,9 @@ const ARRAY: u8 = 6;
 const OBJECT: u8 = 7;
 
 pub(super) fn encode(envelope: &Envelope) -> Result<Vec<u8>, CodecError> {
-    let mut bytes = vec![VERSION];
+    // Room for a typical envelope at once, rather than growing from a few bytes.
+    let mut bytes = Vec::with_capacity(512);
+    bytes.push(VERSION);
     bincode::encode_into_std_write(Frame(envelope), &mut bytes, CONFIG).map_err(|error| {
         CodecError::Unencodable {
             codec: Codec::Bincode,

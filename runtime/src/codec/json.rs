@@ -1,25 +1,30 @@
 //! The JSON codec: PURISTA's envelope as compact JSON.
 
-use serde_json::{Map, Value};
-
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, WireEnvelope};
 
 use super::{Codec, CodecError};
 
 pub(super) fn encode(envelope: &Envelope) -> Result<Vec<u8>, CodecError> {
-    serde_json::to_vec(envelope).map_err(|error| CodecError::Unencodable {
+    // Room for a typical envelope at once, rather than growing from a few bytes.
+    let mut bytes = Vec::with_capacity(ENCODED_CAPACITY);
+    serde_json::to_writer(&mut bytes, envelope).map_err(|error| CodecError::Unencodable {
         codec: Codec::Json,
         reason: error.to_string(),
-    })
+    })?;
+    Ok(bytes)
 }
 
-/// Parses a JSON object (serde_json stops at 128 levels of nesting) and reads a validated
-/// envelope from it.
+/// The room an encoding starts with: a command with its ids, both addresses and a small
+/// payload takes about 600 bytes.
+const ENCODED_CAPACITY: usize = 1024;
+
+/// Reads a validated envelope straight from the JSON text (serde_json stops at 128 levels of
+/// nesting); it fails exactly as parsing a JSON object and reading the envelope from it would.
 pub(super) fn decode(bytes: &[u8]) -> Result<Envelope, CodecError> {
-    let object: Map<String, Value> =
+    let wire: WireEnvelope =
         serde_json::from_slice(bytes).map_err(|error| CodecError::Malformed {
             codec: Codec::Json,
             reason: error.to_string(),
         })?;
-    Ok(Envelope::try_from(object)?)
+    Ok(wire.into_envelope()?)
 }

@@ -17,8 +17,20 @@
 /// The conversion is lossy: `myService`, `MyService`, `my-service` and `my_service` all give
 /// `my_service`.
 pub fn snake_case(input: &str) -> String {
-    let bytes = input.as_bytes();
     let mut out = String::with_capacity(input.len() + 8);
+    snake_case_into(&mut out, input);
+    out
+}
+
+/// Appends PURISTA's snake_case of `input` to `out`; returns whether `input` has a word (an
+/// ASCII letter or digit). Without one, `input` is appended as it is.
+pub(crate) fn snake_case_into(out: &mut String, input: &str) -> bool {
+    if is_snake_case(input) {
+        out.push_str(input);
+        return true;
+    }
+    let bytes = input.as_bytes();
+    let start = out.len();
     let mut matched = false;
     let mut at = 0;
     while at < bytes.len() {
@@ -39,11 +51,22 @@ pub fn snake_case(input: &str) -> String {
             None => at += 1,
         }
     }
-    if matched {
-        out
-    } else {
-        input.to_owned()
+    if !matched {
+        out.truncate(start);
+        out.push_str(input);
     }
+    matched
+}
+
+/// Whether `input` is its own snake_case and has a word: words of lowercase letters followed by
+/// digits (`sensor2`), or of digits alone, joined by single `_`. The regex matches each such
+/// word whole, and joins them with `_` again.
+fn is_snake_case(input: &str) -> bool {
+    !input.is_empty()
+        && input.split('_').all(|word| {
+            let letters = word.bytes().take_while(u8::is_ascii_lowercase).count();
+            !word.is_empty() && word.bytes().skip(letters).all(|b| b.is_ascii_digit())
+        })
 }
 
 /// The length of the regex's match that starts at `at`, if one does.
@@ -126,6 +149,28 @@ mod tests {
             ("1.0.0-beta.2", "1_0_0_beta_2"),
         ] {
             assert_eq!(snake_case(input), expected, "snake_case({input:?})");
+        }
+    }
+
+    #[test]
+    fn names_already_in_snake_case_come_back_unchanged() {
+        for plain in [
+            "bench",
+            "echo",
+            "1",
+            "007",
+            "sensor2",
+            "a_1",
+            "user_service",
+            "x1_y22",
+        ] {
+            assert!(is_snake_case(plain), "{plain}");
+            assert_eq!(snake_case(plain), plain);
+        }
+        for other in [
+            "", "_", "a__b", "_a", "a_", "1a", "a1b", "A", "a-b", "none!",
+        ] {
+            assert!(!is_snake_case(other), "{other}");
         }
     }
 
