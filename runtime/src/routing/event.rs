@@ -36,15 +36,15 @@ impl EventPayload {
 
     /// The payload as `T`: shared if it is one, decoded from JSON if it is not.
     pub(crate) fn get<T: Data>(&self) -> Result<Arc<T>, String> {
-        match self.value.clone().downcast::<T>() {
-            Ok(value) => Ok(value),
-            Err(_) => {
-                let json = self.to_json()?;
-                serde_json::from_value(json)
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string())
-            }
+        if let Ok(value) = self.value.clone().downcast::<T>() {
+            return Ok(value);
         }
+        let decoded = match self.value.downcast_ref::<Value>() {
+            // Arrived as JSON (from a bridge, or emitted by name): read it where it is.
+            Some(json) => T::deserialize(json),
+            None => serde_json::from_value(self.to_json()?),
+        };
+        decoded.map(Arc::new).map_err(|e| e.to_string())
     }
 
     /// The payload as JSON.
