@@ -27,6 +27,10 @@ use crate::text::{Id, InstanceId, Text};
 pub trait Bridge: Send + Sync + 'static {
     /// Sends `command` to whichever node handles it and waits, at most `timeout`, for the
     /// answer: the output as JSON, or the error the handler or the transport produced.
+    ///
+    /// The command leaves (or is queued to leave) when this is called, as a local invoke is
+    /// in the mailbox once dispatched; the future only waits for the answer. Dropping it
+    /// stops the wait, and a bridge should then drop a command it has not sent yet.
     fn invoke(
         &self,
         command: Envelope,

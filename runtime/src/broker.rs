@@ -50,11 +50,7 @@ pub(crate) fn dispatch<C: CommandContract>(
         .and_then(|r| r.instance_id)
         .is_some_and(|instance| instance != shared.instance_id);
     if elsewhere {
-        let shared = shared.clone();
-        return Call::boxed(async move {
-            let _in_flight = in_flight;
-            dispatch_remote::<C>(&shared, *meta, payload, parameter, timeout).await
-        });
+        return dispatch_remote::<C>(shared, in_flight, &meta, payload, parameter, timeout);
     }
     let span = tracing::debug_span!(
         "command",
@@ -117,11 +113,7 @@ pub(crate) fn dispatch<C: CommandContract>(
             })
         }
         Err((None, payload, parameter, meta)) => {
-            let shared = shared.clone();
-            Call::boxed(async move {
-                let _in_flight = in_flight;
-                dispatch_remote::<C>(&shared, *meta, payload, parameter, timeout).await
-            })
+            dispatch_remote::<C>(shared, in_flight, &meta, payload, parameter, timeout)
         }
     }
 }
@@ -288,21 +280,30 @@ async fn dispatch_json<C: CommandContract>(
 
 /// No instance here handles the command, or it names another node's instance: the bridge
 /// takes it to whichever node does, if the node has a bridge.
-async fn dispatch_remote<C: CommandContract>(
+///
+/// The command is handed to the bridge here; what is boxed is only the wait for its answer,
+/// so the future stays a few words, not the command with its metadata.
+fn dispatch_remote<C: CommandContract>(
     shared: &Arc<Shared>,
-    meta: Metadata,
+    in_flight: InFlight<Arc<Shared>>,
+    meta: &Metadata,
     payload: C::Payload,
     parameter: C::Parameter,
     timeout: Duration,
-) -> Result<C::Output, CommandError> {
-    let key = CommandKey::of::<C>();
+) -> Call<C> {
     let Some(bridge) = shared.bridge() else {
-        return Err(no_instance(&key));
+        return Call::ready(Err(no_instance(&CommandKey::of::<C>())));
     };
-    let (payload, parameter) = to_json::<C>(payload, parameter)?;
-    let command = crate::bridge::command_envelope(&meta, payload, parameter);
-    let output = bridge.invoke(command, timeout).await?;
-    decode_output::<C>(output)
+    let (payload, parameter) = match to_json::<C>(payload, parameter) {
+        Ok(json) => json,
+        Err(err) => return Call::ready(Err(err)),
+    };
+    let command = crate::bridge::command_envelope(meta, payload, parameter);
+    let answer = bridge.invoke(command, timeout);
+    Call::boxed(async move {
+        let _in_flight = in_flight;
+        decode_output::<C>(answer.await?)
+    })
 }
 
 fn to_json<C: CommandContract>(

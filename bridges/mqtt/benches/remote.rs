@@ -34,7 +34,7 @@
 //!
 //! `--quick` (or `BENCH_QUICK=1`) runs one short round, as a smoke test of the program;
 //! `--only a,b` runs just those workloads (`tributary_json_conc64`, …) and prints their rate
-//! and CPU, for profiling. The program exits 0 once it has measured: it prints PASS or MISS
+//! and CPU, and how many calls or messages ran in all (to read profiler counts per call). The program exits 0 once it has measured: it prints PASS or MISS
 //! against the goals.
 
 use std::future::IntoFuture;
@@ -814,6 +814,7 @@ struct Systems<'a> {
 impl Systems<'_> {
     async fn run(&mut self, (subject, shape): Workload, n: u64) -> Sample {
         self.next_run += 1;
+        CALLS_TOTAL.fetch_add(n, Ordering::Relaxed);
         let run = self.next_run;
         let cpu = || (cpu_ns(std::process::id()), cpu_ns(self.broker_pid));
         let before = cpu();
@@ -896,6 +897,8 @@ impl Options {
     }
 }
 
+static CALLS_TOTAL: AtomicU64 = AtomicU64::new(0);
+
 fn main() {
     let options = Options::from_env();
     let started = Instant::now();
@@ -961,6 +964,9 @@ fn main() {
             }
         }
         None => report(&results, &options, problems, started.elapsed()),
+    }
+    if options.only.is_some() {
+        println!("calls_total: {}", CALLS_TOTAL.load(Ordering::Relaxed));
     }
 }
 

@@ -510,30 +510,35 @@ impl tributary::Bridge for BridgeHandle {
         command: Envelope,
         timeout: Duration,
     ) -> BoxFuture<'static, Result<Value, CommandError>> {
-        let link = self.0.clone();
+        // Sent (or queued) now; the future only waits for the answer, so it stays small.
+        let link = &self.0;
+        if !link.health.is_connected(Conn::Main) {
+            return Box::pin(std::future::ready(Err(unavailable(
+                "not connected to the broker",
+            ))));
+        }
+        let Some(correlation_id) = command.correlation_id.as_deref().map(Arc::<str>::from) else {
+            return Box::pin(std::future::ready(Err(CommandError::new(
+                Status::BAD_REQUEST,
+                "command without correlation id",
+            ))));
+        };
+        // The broker drops a command nobody took in time: its expiry is the timeout.
+        let outbound = match link.outbound(&command, Expiry::from_timeout(timeout)) {
+            Ok(outbound) => outbound,
+            Err(err) => return Box::pin(std::future::ready(Err(err.into_command_error()))),
+        };
+        drop(command);
+        let (reply, response) = oneshot::channel();
+        link.pending.insert(correlation_id.clone(), reply);
+        let guard = PendingGuard {
+            link: link.clone(),
+            correlation_id,
+        };
+        // Sent when the window has room; never after the caller has stopped waiting.
+        link.submit(outbound, Some(Instant::now() + timeout), false);
         Box::pin(async move {
-            if !link.health.is_connected(Conn::Main) {
-                return Err(unavailable("not connected to the broker"));
-            }
-            let Some(correlation_id) = command.correlation_id.as_deref().map(Arc::<str>::from)
-            else {
-                return Err(CommandError::new(
-                    Status::BAD_REQUEST,
-                    "command without correlation id",
-                ));
-            };
-            // The broker drops a command nobody took in time: its expiry is the timeout.
-            let outbound = link
-                .outbound(&command, Expiry::from_timeout(timeout))
-                .map_err(MqttError::into_command_error)?;
-            let (reply, response) = oneshot::channel();
-            link.pending.insert(correlation_id.clone(), reply);
-            let _guard = PendingGuard {
-                link: link.clone(),
-                correlation_id,
-            };
-            // Sent when the window has room; never after the caller has stopped waiting.
-            link.submit(outbound, Some(Instant::now() + timeout), false);
+            let _guard = guard;
             match tokio::time::timeout(timeout, response).await {
                 Ok(Ok(answer)) => answer,
                 Ok(Err(_)) => Err(unavailable("bridge closed")),
