@@ -8,6 +8,7 @@
 //! subscribers through it, so that each subscribing service gets each event once wherever its
 //! instances run (design §3 rule 3).
 
+use std::future::Future;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -127,27 +128,37 @@ impl BridgeLink {
     /// Runs a command that came from elsewhere on a local instance and returns the response
     /// envelope to send back: success (with the command's success event name, if it has one:
     /// that one message is both the response and the event, as PURISTA sends it) or error.
-    pub async fn handle_command(&self, command: &Envelope, timeout: Duration) -> Envelope {
-        let body = command
-            .command_payload()
-            .map(|body| (body.payload.clone(), body.parameter.clone()));
-        self.run_command(command, body, timeout).await
+    ///
+    /// The command is in the instance's mailbox (or answered) when this returns; the future
+    /// only waits for the answer and owns what it needs, so a bridge can spawn it as it is.
+    pub fn handle_command(
+        &self,
+        command: &Envelope,
+        timeout: Duration,
+    ) -> impl Future<Output = Envelope> + Send + 'static {
+        self.handle_owned_command(command.clone(), timeout)
     }
 
     /// [`BridgeLink::handle_command`] for a command the bridge no longer needs: its payload
     /// and parameter are handed to the handler as they are, not copied.
-    pub async fn handle_owned_command(&self, mut command: Envelope, timeout: Duration) -> Envelope {
+    pub fn handle_owned_command(
+        &self,
+        mut command: Envelope,
+        timeout: Duration,
+    ) -> impl Future<Output = Envelope> + Send + 'static {
         let checked = command.command_payload().map(|_| ());
         let body = checked.map(|()| take_command_payload(&mut command));
-        self.run_command(&command, body, timeout).await
+        let started = self.start_command(&command, body, timeout);
+        started.finish(Box::new(command))
     }
 
-    async fn run_command(
+    /// Checks the command and hands it to a local instance, or decides its answer at once.
+    fn start_command(
         &self,
         command: &Envelope,
         body: Result<(Value, Value), EnvelopeError>,
         timeout: Duration,
-    ) -> Envelope {
+    ) -> Started {
         let me = |key: &CommandKey| {
             ServiceAddress::new(
                 key.service.as_str(),
@@ -160,7 +171,7 @@ impl BridgeLink {
             let err = CommandError::unhandled(Status::BAD_REQUEST, "command without receiver");
             let unknown = ServiceAddress::new("unknown", "unknown", "unknown")
                 .with_instance_id(self.instance_id.to_string());
-            return error_response(command, unknown, err);
+            return Started::Answered(Box::new(error_response(command, unknown, err)));
         };
         let key = CommandKey::new(
             text(&receiver.service_name),
@@ -173,37 +184,28 @@ impl BridgeLink {
             _ => {
                 let err =
                     CommandError::unhandled(Status::SERVICE_UNAVAILABLE, "node is shutting down");
-                return error_response(command, responder, err);
+                return Started::Answered(Box::new(error_response(command, responder, err)));
             }
         };
-        let outcome = match (command_metadata(command, &key), body) {
-            (Ok(meta), Ok((payload, parameter))) => match shared.routes.json_command(&key) {
-                Some(route) => {
-                    let event = route.success_event();
-                    route
-                        .invoke(shared.clone(), meta, payload, parameter, timeout, false)
-                        .await
-                        .map(|output| (output, event))
-                }
-                None => Err(crate::broker::no_instance(&key)),
+        let refused = |message: String| {
+            let err = CommandError::unhandled(Status::BAD_REQUEST, message);
+            Started::Answered(Box::new(error_response(command, responder.clone(), err)))
+        };
+        let (meta, (payload, parameter)) = match (command_metadata(command, &key), body) {
+            (Ok(meta), Ok(body)) => (meta, body),
+            (Err(err), _) => return refused(err.to_string()),
+            (_, Err(err)) => return refused(err.to_string()),
+        };
+        match shared.routes.json_command(&key) {
+            Some(route) => Started::Running {
+                event: route.success_event(),
+                answer: route.invoke(shared.clone(), meta, payload, parameter, timeout, false),
+                responder,
             },
-            (Err(err), _) => Err(CommandError::unhandled(
-                Status::BAD_REQUEST,
-                err.to_string(),
-            )),
-            (_, Err(err)) => Err(CommandError::unhandled(
-                Status::BAD_REQUEST,
-                err.to_string(),
-            )),
-        };
-        match outcome {
-            Ok((output, event)) => {
-                // The response hands on the command's trace id, principal and tenant.
-                let mut response = command.success_response(responder, Some(output));
-                response.event_name = event.map(str::to_owned);
-                response
+            None => {
+                let err = crate::broker::no_instance(&key);
+                Started::Answered(Box::new(error_response(command, responder, err)))
             }
-            Err(err) => error_response(command, responder, err),
         }
     }
 
@@ -261,6 +263,42 @@ impl BridgeLink {
     /// Tells the host app the bridge has lost its connection, and why.
     pub fn disconnected(&self, bridge: &'static str, reason: impl Into<String>) {
         lifecycle::bridge_disconnected(self.instance_id, bridge, reason.into());
+    }
+}
+
+/// A command from elsewhere, handed to a local instance or answered at once.
+enum Started {
+    /// Decided without a handler: the error response (boxed: the future that holds it stays
+    /// small).
+    Answered(Box<Envelope>),
+    /// In an instance's mailbox.
+    Running {
+        answer: BoxFuture<'static, Result<Value, CommandError>>,
+        event: Option<&'static str>,
+        responder: ServiceAddress,
+    },
+}
+
+impl Started {
+    /// The response to `command` once the handler has answered.
+    async fn finish(self, command: Box<Envelope>) -> Envelope {
+        let (answer, event, responder) = match self {
+            Started::Answered(response) => return *response,
+            Started::Running {
+                answer,
+                event,
+                responder,
+            } => (answer, event, responder),
+        };
+        match answer.await {
+            Ok(output) => {
+                // The response hands on the command's trace id, principal and tenant.
+                let mut response = command.success_response(responder, Some(output));
+                response.event_name = event.map(str::to_owned);
+                response
+            }
+            Err(err) => error_response(&command, responder, err),
+        }
     }
 }
 

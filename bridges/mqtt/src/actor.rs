@@ -185,8 +185,10 @@ impl BridgeActor {
             .map_or(tributary::DEFAULT_TIMEOUT, |secs| {
                 Duration::from_secs(u64::from(secs.max(1)))
             });
+        // In the instance's mailbox now; the task only waits for the answer and sends it.
+        let answer = link.node.handle_owned_command(command, timeout);
         actix::spawn(async move {
-            let response = link.node.handle_owned_command(command, timeout).await;
+            let response = answer.await;
             link.respond(&response, timeout);
         });
     }

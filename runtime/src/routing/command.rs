@@ -270,19 +270,23 @@ impl<C: CommandContract> JsonCommand for TypedJson<C> {
         timeout: Duration,
         publish_success: bool,
     ) -> BoxFuture<'static, Result<Value, CommandError>> {
+        let decoded = decode::<C::Payload>("payload", payload)
+            .and_then(|payload| Ok((payload, decode::<C::Parameter>("parameter", parameter)?)));
+        let (payload, parameter) = match decoded {
+            Ok(decoded) => decoded,
+            Err(err) => return Box::pin(std::future::ready(Err(err))),
+        };
+        // In the mailbox now; the boxed future only waits for the answer.
+        let call = crate::broker::dispatch::<C>(
+            &shared,
+            Box::new(meta),
+            payload,
+            parameter,
+            timeout,
+            publish_success,
+        );
         Box::pin(async move {
-            let payload: C::Payload = decode("payload", payload)?;
-            let parameter: C::Parameter = decode("parameter", parameter)?;
-            let output = crate::broker::dispatch::<C>(
-                &shared,
-                Box::new(meta),
-                payload,
-                parameter,
-                timeout,
-                publish_success,
-            )
-            .await?;
-            serde_json::to_value(output).map_err(|err| {
+            serde_json::to_value(call.await?).map_err(|err| {
                 tracing::error!(cause = %err, command = C::COMMAND, "output does not serialize");
                 CommandError::internal()
             })
