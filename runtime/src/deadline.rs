@@ -222,7 +222,9 @@ impl Deadline {
         }
     }
 
-    /// Ready once the deadline has passed; until then the call's waker is woken at it.
+    /// Ready once the sweeper has found the deadline passed (it wakes the call then); until
+    /// then the entry keeps the latest waker. Polling reads no clock: a task that yields often
+    /// (tokio's budget makes a busy one do so) polls its calls again and again.
     pub(crate) fn poll(&mut self, deadlines: &Deadlines, cx: &mut Context<'_>) -> Poll<()> {
         let inner = &deadlines.inner;
         match self.slot {
@@ -232,7 +234,7 @@ impl Deadline {
                 Poll::Pending
             }
             Some(slot) => {
-                if Instant::now() >= self.at || !inner.update(slot, cx.waker()) {
+                if !inner.update(slot, cx.waker()) {
                     self.clear(deadlines);
                     Poll::Ready(())
                 } else {
