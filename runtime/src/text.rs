@@ -124,7 +124,7 @@ impl Id {
     /// The id as text: 32 hex characters for ids made here.
     pub fn to_text(&self) -> Text {
         match &self.0 {
-            IdRepr::Random(n) => Text::from(format!("{n:032x}")),
+            IdRepr::Random(n) => Text::from(Arc::<str>::from(hex32(*n).as_str())),
             IdRepr::Text(t) => t.clone(),
         }
     }
@@ -163,7 +163,7 @@ impl Eq for Id {}
 impl fmt::Display for Id {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            IdRepr::Random(n) => write!(f, "{n:032x}"),
+            IdRepr::Random(n) => f.write_str(hex32(*n).as_str()),
             IdRepr::Text(t) => f.write_str(t),
         }
     }
@@ -173,6 +173,27 @@ impl fmt::Debug for Id {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Id({self})")
     }
+}
+
+/// `n` as 32 lowercase hex digits, written on the stack: ids are formatted for every message
+/// that leaves a node, and `{:032x}` into a growing string took several steps each time.
+struct Hex32([u8; 32]);
+
+impl Hex32 {
+    fn as_str(&self) -> &str {
+        // Only ASCII hex digits are ever written.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+fn hex32(mut n: u128) -> Hex32 {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [b'0'; 32];
+    for digit in out.iter_mut().rev() {
+        *digit = DIGITS[(n & 0xf) as usize];
+        n >>= 4;
+    }
+    Hex32(out)
 }
 
 /// The id of one node: 32 lowercase hex characters, as PURISTA's instance ids are.
@@ -198,10 +219,7 @@ pub enum InstanceIdError {
 impl InstanceId {
     /// A fresh random instance id.
     pub fn random() -> Self {
-        let text = format!("{:032x}", fastrand::u128(..));
-        let mut bytes = [0u8; 32];
-        bytes.copy_from_slice(text.as_bytes());
-        InstanceId(bytes)
+        InstanceId(hex32(fastrand::u128(..)).0)
     }
 
     /// The id as a `&str`.
@@ -241,6 +259,20 @@ impl fmt::Debug for InstanceId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_are_written_as_32_lowercase_hex_digits() {
+        let mut values = vec![0, 1, 0xabc, u128::MAX, u128::MAX >> 4, 1 << 127];
+        values.extend((0..100).map(|_| fastrand::u128(..)));
+        for n in values {
+            let expected = format!("{n:032x}");
+            assert_eq!(hex32(n).as_str(), expected);
+            assert_eq!(Id(IdRepr::Random(n)).to_string(), expected);
+            assert_eq!(Id(IdRepr::Random(n)).to_text().as_str(), expected);
+        }
+        let instance = InstanceId::random();
+        assert!(instance.as_str().parse::<InstanceId>().is_ok());
+    }
 
     #[test]
     fn instance_id_accepts_32_lowercase_hex() {
