@@ -373,7 +373,13 @@ impl JsonCommand for Dynamic {
 }
 
 /// Decodes a JSON value into `T`; a failure is a 400 naming the field that failed.
+///
+/// A value that fits is read once without tracking where the reader is (tracking copies every
+/// key it passes); only a value that does not fit is read again, to name the failing field.
 pub(crate) fn decode<T: Data>(what: &str, value: Value) -> Result<T, CommandError> {
+    if let Ok(decoded) = T::deserialize(&value) {
+        return Ok(decoded);
+    }
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err
             .path()
