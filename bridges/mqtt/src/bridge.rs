@@ -36,6 +36,7 @@ const REQUEST_CAPACITY: usize = 10_000;
 /// Publishes handed to rumqttc and not yet acknowledged, at most: mosquitto's receive
 /// maximum, unless the broker announces less.
 const DEFAULT_WINDOW: usize = 20;
+const _: () = assert!(DEFAULT_WINDOW <= crate::connection::OUTGOING_INFLIGHT_LIMIT as usize);
 
 /// A node's MQTT bridge: configure it, attach it with [`MqttBridge::attach`], read its
 /// [`Health`] any time.

@@ -17,6 +17,10 @@ use tributary::InstanceId;
 
 use crate::config::MqttConfig;
 
+/// The most publishes rumqttc may have unacknowledged on one connection: well above the
+/// bridge's own window, far below rumqttc's default of 65,535.
+pub(crate) const OUTGOING_INFLIGHT_LIMIT: u16 = 128;
+
 /// Which of the node's connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Conn {
@@ -48,6 +52,10 @@ pub(crate) fn options(config: &MqttConfig, instance: InstanceId, conn: Conn) -> 
     let mut options = MqttOptions::new(conn.client_id(instance), config.host.clone(), config.port);
     options.set_keep_alive(Duration::from_secs(config.keep_alive_secs.max(5)));
     options.set_max_packet_size(Some(config.max_packet_size));
+    // rumqttc keeps a slot per packet id it may use, filled up front: 216 bytes for each of
+    // 65,535 ids, 14 MB resident per connection, unless told a smaller limit. The bridge never
+    // has more than its window (at most 20) of publishes unacknowledged.
+    options.set_outgoing_inflight_upper_limit(OUTGOING_INFLIGHT_LIMIT);
     let mut network = rumqttc::NetworkOptions::new();
     network.set_tcp_nodelay(true);
     options.set_network_options(network);
@@ -153,6 +161,22 @@ pub(crate) fn poll_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn both_connections_and_the_session_end_limit_rumqttc_inflight_slots() {
+        let config = MqttConfig::new("127.0.0.1", 1883);
+        let instance = InstanceId::random();
+        for options in [
+            options(&config, instance, Conn::Main),
+            options(&config, instance, Conn::Commands),
+            end_session_options(&config, instance),
+        ] {
+            assert_eq!(
+                options.get_outgoing_inflight_upper_limit(),
+                Some(OUTGOING_INFLIGHT_LIMIT)
+            );
+        }
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap_with_jitter_and_resets() {
