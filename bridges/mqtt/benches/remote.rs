@@ -34,8 +34,8 @@
 //!
 //! `--quick` (or `BENCH_QUICK=1`) runs one short round, as a smoke test of the program;
 //! `--only a,b` runs just those workloads (`tributary_json_conc64`, …) and prints their rate
-//! and CPU, and how many calls or messages ran in all (to read profiler counts per call). The program exits 0 once it has measured: it prints PASS or MISS
-//! against the goals.
+//! and CPU, and how many calls or messages ran in all (to read profiler counts per call). The
+//! program exits 0 once it has measured: it prints PASS or MISS against the goals.
 
 use std::future::IntoFuture;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -290,6 +290,11 @@ impl std::fmt::Debug for Link {
     }
 }
 
+/// An invoke that ends before anything is sent.
+fn failed(err: CommandError) -> BoxFuture<'static, Result<Value, CommandError>> {
+    Box::pin(std::future::ready(Err(err)))
+}
+
 fn unavailable(message: impl Into<String>) -> CommandError {
     let mut err = CommandError::new(Status::SERVICE_UNAVAILABLE, message);
     err.handled = false;
@@ -514,20 +519,18 @@ impl tributary::Bridge for BridgeHandle {
         // Sent (or queued) now; the future only waits for the answer, so it stays small.
         let link = &self.0;
         if !link.health.is_connected(Conn::Main) {
-            return Box::pin(std::future::ready(Err(unavailable(
-                "not connected to the broker",
-            ))));
+            return failed(unavailable("not connected to the broker"));
         }
         let Some(correlation_id) = command.correlation_id.as_deref().map(Arc::<str>::from) else {
-            return Box::pin(std::future::ready(Err(CommandError::new(
+            return failed(CommandError::new(
                 Status::BAD_REQUEST,
                 "command without correlation id",
-            ))));
+            ));
         };
         // The broker drops a command nobody took in time: its expiry is the timeout.
         let outbound = match link.outbound(&command, Expiry::from_timeout(timeout)) {
             Ok(outbound) => outbound,
-            Err(err) => return Box::pin(std::future::ready(Err(err.into_command_error()))),
+            Err(err) => return failed(err.into_command_error()),
         };
         drop(command);
         let (reply, response) = oneshot::channel();
