@@ -21,6 +21,9 @@
 //! figures), to profile one of them.
 //! The program always exits 0: it measures, it does not judge; it prints PASS or MISS against
 //! the goals.
+//!
+//! The program runs on mimalloc, floor and ours alike (decision 0005, docs/performance.md);
+//! `RUSTFLAGS="--cfg tributary_system_allocator"` runs it on the system allocator instead.
 
 use std::future::{Future, IntoFuture};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,6 +38,20 @@ use tokio::sync::mpsc;
 use tributary::{
     Client, CommandContract, CommandError, CommandKey, CommandResult, Delivery, Empty,
     EventContract, Invocation, JsonInvocation, Node, Registrar, Service, ServiceSpec,
+};
+
+/// The whole program's allocator, ours and the floor's alike: mimalloc, which docs/performance.md
+/// advises for a node (decision 0005); `RUSTFLAGS="--cfg tributary_system_allocator"` measures
+/// the system's.
+#[cfg(not(tributary_system_allocator))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The allocator's name, for the figures.
+const ALLOCATOR_NAME: &str = if cfg!(tributary_system_allocator) {
+    "system"
+} else {
+    "mimalloc"
 };
 
 /// Requests kept outstanding in the concurrent shape.
@@ -1032,6 +1049,7 @@ fn report(results: &Results, options: &Options, commands_10k: usize, took: Durat
     println!();
     figures.push(("routing_10k_commands".to_owned(), commands_10k.to_string()));
     figures.push(("bench_rounds".to_owned(), options.rounds.to_string()));
+    figures.push(("allocator".to_owned(), ALLOCATOR_NAME.to_owned()));
     for (name, value) in figures {
         println!("{name}: {value}");
     }

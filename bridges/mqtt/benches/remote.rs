@@ -36,6 +36,9 @@
 //! `--only a,b` runs just those workloads (`tributary_json_conc64`, …) and prints their rate
 //! and CPU, and how many calls or messages ran in all (to read profiler counts per call). The
 //! program exits 0 once it has measured: it prints PASS or MISS against the goals.
+//!
+//! The program runs on mimalloc, floor and ours alike (decision 0005, docs/performance.md);
+//! `RUSTFLAGS="--cfg tributary_system_allocator"` runs it on the system allocator instead.
 
 use std::future::IntoFuture;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,6 +61,20 @@ use tributary::{
 };
 use tributary_integration_tests::{eventually_async, MosquittoConfig};
 use tributary_mqtt::{MqttBridge, MqttConfig};
+
+/// The whole program's allocator, ours and the floor's alike: mimalloc, which docs/performance.md
+/// advises for a node (decision 0005); `RUSTFLAGS="--cfg tributary_system_allocator"`
+/// measures the system's.
+#[cfg(not(tributary_system_allocator))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The allocator's name, for the figures.
+const ALLOCATOR_NAME: &str = if cfg!(tributary_system_allocator) {
+    "system"
+} else {
+    "mimalloc"
+};
 
 /// Calls outstanding in the concurrent shape.
 const IN_FLIGHT: u64 = 64;
@@ -1239,6 +1256,7 @@ fn report(results: &Results, options: &Options, problems: u64, took: Duration) {
     println!();
     figures.push(("bridge_problems".to_owned(), problems.to_string()));
     figures.push(("bench_rounds".to_owned(), options.rounds.to_string()));
+    figures.push(("allocator".to_owned(), ALLOCATOR_NAME.to_owned()));
     for (name, value) in figures {
         println!("{name}: {value}");
     }
